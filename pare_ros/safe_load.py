@@ -116,7 +116,8 @@ def load_torch_checkpoint(path: str | Path, map_location: str | torch.device = "
         raise FileNotFoundError(f"checkpoint not found: {path}")
     if path.stat().st_size == 0:
         raise CorruptFileError(f"{path} is empty")
-    if zipfile.is_zipfile(path):
+    is_zip = zipfile.is_zipfile(path)
+    if is_zip:
         try:
             with zipfile.ZipFile(path) as archive:
                 bad = archive.testzip()
@@ -124,21 +125,27 @@ def load_torch_checkpoint(path: str | Path, map_location: str | torch.device = "
             raise CorruptFileError(f"{path} is a damaged zip archive ({exc})") from exc
         if bad is not None:
             raise CorruptFileError(f"{path} is corrupted: member {bad} fails its CRC check")
-    try:
-        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for unreadable files
-        raise CorruptFileError(
-            f"{path} is not a readable PyTorch checkpoint (truncated, corrupted or another "
-            f"format): {exc}"
-        ) from exc
+    # Pre-1.6 (non-zip) files get only PyTorch's default allow-list: they cannot be listed
+    # in advance, and no released PARE checkpoint uses that format.
+    unsafe: List[str] = []
+    if is_zip:
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+        except Exception as exc:  # noqa: BLE001 - torch raises many types for unreadable files
+            raise CorruptFileError(
+                f"{path} is not a readable PyTorch checkpoint (truncated, corrupted or another "
+                f"format): {exc}"
+            ) from exc
     stand_ins = _stand_ins_for(unsafe)
     try:
         with torch.serialization.safe_globals(stand_ins):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise UnsafeFileError(f"refusing to load {path}: {exc}") from exc
-    except (RuntimeError, EOFError, ValueError, AttributeError, KeyError, TypeError) as exc:
-        raise CorruptFileError(f"{path} could not be read as a PyTorch checkpoint: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - weights-only unpickling ran no code; any failure = bad file
+        raise CorruptFileError(
+            f"{path} could not be read as a PyTorch checkpoint (truncated, corrupted or another "
+            f"format): {type(exc).__name__}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------------------------
