@@ -1,0 +1,133 @@
+"""Image → bodies on the synthetic SMPL-format model: geometry, batching and visibility."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from pare_ros.body_model import BodyModel
+from pare_ros.body_model.synthetic import write_synthetic_model_dir
+from pare_ros.camera import Intrinsics
+from pare_ros.estimator import BodyEstimator, weak_perspective_keypoints
+from pare_ros.geometry import rot6d_to_rotmat
+from pare_ros.network import PARE
+from pare_ros.visibility import part_visibility
+
+
+@pytest.fixture(scope="module")
+def body_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic_smpl")
+    write_synthetic_model_dir(root, genders=("neutral",))
+    return BodyModel.from_dir(root, gender="neutral")
+
+
+class FixedBackend:
+    """A stand-in network with chosen outputs, to test the geometry after the network."""
+
+    def __init__(self, rotmats, betas, cams, segm=None):
+        self.out = {"pred_pose": rotmats, "pred_shape": betas, "pred_cam": cams,
+                    "pred_segm_mask": segm if segm is not None else torch.zeros(len(cams), 25, 56, 56)}
+        self.calls = []
+
+    def __call__(self, batch):
+        self.calls.append(batch.shape)
+        n = batch.shape[0]
+        return {k: v[:n] for k, v in self.out.items()}
+
+
+def _random_people(n, seed=0):
+    rng = np.random.default_rng(seed)
+    rots = Rotation.from_rotvec(rng.normal(0, 0.3, (n * 24, 3))).as_matrix().reshape(n, 24, 3, 3)
+    rots[:, 0] = Rotation.from_rotvec([np.pi, 0, 0]).as_matrix()   # upright in the optical frame
+    betas = rng.normal(0, 1, (n, 10))
+    cams = np.c_[rng.uniform(0.7, 1.1, n), rng.normal(0, 0.1, (n, 2))]
+    return (torch.tensor(rots, dtype=torch.float32), torch.tensor(betas, dtype=torch.float32),
+            torch.tensor(cams, dtype=torch.float32))
+
+
+def test_3d_joints_project_onto_2d_keypoints(body_model):
+    """Property: 3D outputs projected with the intrinsics land on the reported 2D keypoints,
+    and agree with PARE's own crop-camera projection up to the weak-perspective error."""
+    rots, betas, cams = _random_people(3)
+    estimator = BodyEstimator(FixedBackend(rots, betas, cams), body_model)
+    image = np.zeros((480, 640, 3), np.uint8)
+    k = Intrinsics(fx=520.0, fy=540.0, cx=300.0, cy=250.0)
+    boxes = np.array([[40, 60, 200, 460], [300, 100, 420, 380], [500, 20, 630, 300]])
+    result = estimator.estimate(image, boxes, k)
+    assert len(result.bodies) == 3
+    for body in result.bodies:
+        for points3d, points2d in ((body.joints3d, body.joints2d), (body.keypoints3d, body.keypoints2d)):
+            z = points3d[:, 2]
+            assert (z > 0).all()
+            u = k.fx * points3d[:, 0] / z + k.cx
+            v = k.fy * points3d[:, 1] / z + k.cy
+            np.testing.assert_allclose(np.c_[u, v], points2d, atol=1e-3)
+        # PARE's crop-camera projection of the same body (weak perspective) is close: the
+        # difference is the depth spread of the body relative to its distance.
+        weak = weak_perspective_keypoints(body, body.joints3d - body.transl)
+        spread = np.abs(body.joints3d[:, 2] - body.transl[2]).max() / body.transl[2]
+        size = body.crop.side
+        assert np.abs(weak - body.joints2d).max() < 1.5 * spread * size + 1.0
+        np.testing.assert_allclose(body.vertices.mean(0) - body.transl,
+                                   (body.vertices - body.transl).mean(0), atol=1e-5)
+
+
+def test_batched_equals_one_person_at_a_time(body_model):
+    torch.manual_seed(0)
+    network = PARE().eval()
+    estimator = BodyEstimator(network, body_model)
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    boxes = np.array([[10, 10, 150, 290], [200, 50, 390, 250], [120, 100, 260, 200]])
+    together = estimator.estimate(image, boxes).bodies
+    for i, box in enumerate(boxes):
+        alone = estimator.estimate(image, box[None]).bodies[0]
+        np.testing.assert_allclose(alone.rotmats, together[i].rotmats, atol=1e-5)
+        np.testing.assert_allclose(alone.vertices, together[i].vertices, atol=1e-4)
+        np.testing.assert_allclose(alone.part_visibility, together[i].part_visibility, atol=1e-5)
+
+
+def test_output_shapes_and_rotation_forms(body_model):
+    rots, betas, cams = _random_people(2, seed=3)
+    result = BodyEstimator(FixedBackend(rots, betas, cams), body_model).estimate(
+        np.zeros((100, 100, 3), np.uint8), [[0, 0, 50, 100], [50, 0, 100, 100]])
+    b = result.bodies[1]
+    assert b.rotmats.shape == (24, 3, 3) and b.axis_angle.shape == (24, 3)
+    np.testing.assert_allclose(Rotation.from_rotvec(b.axis_angle).as_matrix(), rots[1].numpy(), atol=1e-5)
+    assert b.joints3d.shape == (24, 3) and b.keypoints3d.shape == (49, 3)
+    assert b.joints2d.shape == (24, 2) and b.keypoints2d.shape == (49, 2)
+    assert b.vertices.shape == (6890, 3) and b.part_attention.shape == (24, 56, 56)
+    assert b.part_visibility.shape == (24,)
+    np.testing.assert_allclose(b.part_attention.reshape(24, -1).sum(1), 1.0, atol=1e-5)
+    assert result.timings["total"] >= result.timings["network"] > 0
+
+
+def test_no_people_gives_empty_result(body_model):
+    backend = FixedBackend(*_random_people(1))
+    result = BodyEstimator(backend, body_model).estimate(np.zeros((10, 10, 3), np.uint8), np.zeros((0, 4)))
+    assert result.bodies == [] and backend.calls == []
+
+
+def test_visibility_high_when_attention_sits_on_the_part():
+    logits = torch.full((1, 25, 56, 56), -5.0)
+    logits[0, 0] = 2.0                                   # background everywhere ...
+    logits[0, 1 + 3, 10:20, 10:20] = 12.0                # ... except part 3's own region
+    logits[0, 1 + 7] = 0.0                               # part 7: flat, attends everywhere
+    vis = part_visibility(logits)[0]
+    assert vis[3] > 0.95
+    assert vis[7] < 0.05
+    assert ((vis >= 0) & (vis <= 1)).all()
+
+
+def test_visibility_drops_when_attention_leaves_the_part():
+    logits = torch.full((1, 25, 56, 56), -5.0)
+    logits[0, 0] = 2.0
+    logits[0, 1 + 5, 30:40, 30:40] = 12.0                # segmented + attended region of part 5
+    visible = part_visibility(logits)[0, 5]
+    # Occluded: part 5's logit map now peaks over part 9's pixels (attention moved elsewhere).
+    logits[0, 1 + 5, 30:40, 30:40] = -5.0
+    logits[0, 1 + 9, 5:15, 5:15] = 14.0
+    logits[0, 1 + 5, 5:15, 5:15] = 12.0
+    occluded = part_visibility(logits)[0, 5]
+    assert visible > 0.9 and occluded < 0.2
