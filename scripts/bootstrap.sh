@@ -50,7 +50,14 @@ if [ "${PARE_ROS_SKIP_ROS:-0}" != 1 ]; then
   # shellcheck disable=SC1091
   source "$VENV/bin/activate"
   export CMAKE_PREFIX_PATH="$VENV" AMENT_PREFIX_PATH="$VENV"
-  (cd "$REPO" && colcon build --base-paths "$REPO" --packages-select pare_ros \
+  base_paths=("$REPO")
+  packages=(pare_ros)
+  if ! "$VPY" -c "import tf2_msgs.msg" 2>/dev/null; then
+    # The PyPI wheels lack tf2_msgs; build the one message /tf needs from its definition.
+    base_paths+=("$REPO/ros_compat/tf2_msgs")
+    packages+=(tf2_msgs)
+  fi
+  (cd "$REPO" && colcon build --base-paths "${base_paths[@]}" --packages-select "${packages[@]}" \
       --event-handlers console_cohesion- status- summary+ \
       --cmake-args -DPython3_EXECUTABLE="$VPY" -DBUILD_TESTING=OFF)
 fi
