@@ -115,10 +115,11 @@ def build_estimator(
     try:
         body_model = BodyModel.from_dir(smpl_root, gender=gender)
         smpl_label = str(smpl_root)
-    except model_files.MissingModelFileError as exc:
+    except model_files.MissingModelFileError:
         if not allow_untrained:
             raise
-        missing.append(str(exc))
+        missing += [model_files.describe(key.format(gender=gender), smpl_root) for key in SMPL_KEYS
+                    if not model_files.resolve(key.format(gender=gender), smpl_root).exists()]
         synthetic = synthetic_smpl_dir()
         body_model = BodyModel.from_dir(synthetic, gender=gender)
         smpl_label = f"SYNTHETIC SMPL-format model ({synthetic})"

@@ -192,7 +192,9 @@ class SparseStandIn:
 
         s = self.state
         shape = s.get("_shape", s.get("shape"))
-        fmt = s.get("format", "csc")
+        # Old scipy pickled ``format`` in the instance state; newer scipy does not, and then
+        # the pickled class name (csc_matrix / csr_matrix) is the only record of the layout.
+        fmt = s.get("format") or self.pickled_name.rsplit(".", 1)[-1][:3]
         try:
             cls = {"csc": scipy.sparse.csc_matrix, "csr": scipy.sparse.csr_matrix}[fmt]
             matrix = cls((s["data"], s["indices"], s["indptr"]), shape=shape)
@@ -210,6 +212,13 @@ def _sparse_names() -> Dict[Tuple[str, str], type]:
     return names
 
 
+def _latin1_encode(text: Any, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafeFileError(f"refusing _codecs.encode with encoding {encoding!r}: only latin1 "
+                              "byte strings occur in model files. Nothing from the file was executed.")
+    return text.encode("latin1")
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """``pickle.Unpickler`` that resolves only numpy array/scalar reconstruction and stand-ins."""
 
@@ -218,6 +227,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
         ("numpy.core.multiarray", "scalar"): np._core.multiarray.scalar,
         ("numpy._core.multiarray", "scalar"): np._core.multiarray.scalar,
+        # protocol-5 pickles rebuild arrays from an in-band buffer
+        ("numpy.core.numeric", "_frombuffer"): np._core.numeric._frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): np._core.numeric._frombuffer,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
     }
@@ -225,9 +237,11 @@ class RestrictedUnpickler(pickle.Unpickler):
         ("chumpy.ch", "Ch"): ChumpyStandIn,
         **_sparse_names(),
     }
+    # A chumpy leaf's pickled state holds ``_dirty_vars``, a set (Python 2: ``__builtin__.set``).
     _SAFE_BUILTINS = {
-        ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"),
-        ("__builtin__", "object"), ("builtins", "object"),
+        ("copy_reg", "_reconstructor"): "_reconstructor", ("copyreg", "_reconstructor"): "_reconstructor",
+        ("__builtin__", "object"): object, ("builtins", "object"): object,
+        ("__builtin__", "set"): set, ("builtins", "set"): set,
     }
 
     def find_class(self, module: str, name: str) -> Any:
@@ -239,7 +253,12 @@ class RestrictedUnpickler(pickle.Unpickler):
         if key in self._SAFE_BUILTINS:
             import copyreg
 
-            return copyreg._reconstructor if name == "_reconstructor" else object
+            value = self._SAFE_BUILTINS[key]
+            return copyreg._reconstructor if value == "_reconstructor" else value
+        if key == ("_codecs", "encode"):
+            # Python 3 writes bytes (numpy array buffers) in protocol-2 pickles as
+            # _codecs.encode(str, "latin1"); only that exact use is allowed.
+            return _latin1_encode
         if module.startswith("numpy") and name.startswith(("dtype", "Float", "Int", "UInt", "Bool")):
             # numpy 2 pickles dtypes as numpy.dtypes.Float64DType etc.
             import numpy.dtypes

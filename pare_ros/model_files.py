@@ -1,0 +1,158 @@
+"""Where the model files users bring are expected, what they are and where they come from.
+
+The list lives in ``model/manifest.yaml``. Paths there are relative to a *model root*: an
+explicit directory, else ``$PARE_ROS_MODEL_DIR``, else the repository's ``model/`` folder.
+A missing file raises :class:`MissingModelFileError` naming the exact expected path and source.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import yaml
+
+ENV_VAR = "PARE_ROS_MODEL_DIR"
+REPO_MODEL_DIR = Path(__file__).resolve().parents[1] / "model"
+MANIFEST_PATH = REPO_MODEL_DIR / "manifest.yaml"
+
+
+class MissingModelFileError(FileNotFoundError):
+    """A model file is not where it is expected; the message says where and how to get it."""
+
+
+class ModelFileHashError(ValueError):
+    """A model file's SHA-256 differs from the manifest's."""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One manifest entry (see the field list at the top of ``model/manifest.yaml``)."""
+
+    key: str
+    path: str
+    description: str
+    source: str
+    license: str
+    accepted: Tuple[str, ...] = ()
+    kind: str = "file"
+    url: Optional[str] = None
+    sha256: Optional[str] = None
+    needed_by: Tuple[str, ...] = field(default_factory=tuple)
+    produced_by: Optional[str] = None
+
+    @property
+    def lookup_paths(self) -> Tuple[str, ...]:
+        return self.accepted or (self.path,)
+
+
+@functools.lru_cache(maxsize=4)
+def load_manifest(path: str | Path = MANIFEST_PATH) -> Dict[str, ModelFile]:
+    """Manifest entries by key."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file manifest not found: {path}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    entries = {}
+    for item in data["files"]:
+        item = dict(item)
+        for name in ("accepted", "needed_by"):
+            item[name] = tuple(item.get(name) or ())
+        entry = ModelFile(**item)
+        if entry.key in entries:
+            raise ValueError(f"{path}: duplicate key {entry.key!r}")
+        entries[entry.key] = entry
+    return entries
+
+
+def entry(key: str) -> ModelFile:
+    manifest = load_manifest()
+    if key not in manifest:
+        raise KeyError(f"unknown model file key {key!r}; known: {', '.join(manifest)}")
+    return manifest[key]
+
+
+def default_model_dir() -> Path:
+    """``$PARE_ROS_MODEL_DIR`` if set, else the repository's ``model/`` directory."""
+    env = os.environ.get(ENV_VAR)
+    return Path(env).expanduser() if env else REPO_MODEL_DIR
+
+
+def model_root(root: str | Path | None = None) -> Path:
+    return Path(root).expanduser() if root is not None else default_model_dir()
+
+
+def candidates(key: str, root: str | Path | None = None) -> List[Path]:
+    """Every accepted location of ``key`` under the model root, in lookup order."""
+    base = model_root(root)
+    return [base / rel for rel in entry(key).lookup_paths]
+
+
+def resolve(key: str, root: str | Path | None = None) -> Path:
+    """The first existing accepted location, else the expected path (which does not exist)."""
+    for path in candidates(key, root):
+        if path.exists():
+            return path
+    return model_root(root) / entry(key).path
+
+
+def describe(key: str, root: str | Path | None = None) -> str:
+    """One line: what the file is, where it is expected, where it comes from."""
+    e = entry(key)
+    paths = " or ".join(str(p) for p in candidates(key, root))
+    text = f"{key}: expected at {paths} — {e.description.rstrip('.')}. Source: {e.source}"
+    if e.url:
+        text += f" Download: {e.url}"
+    return text
+
+
+def require(key: str, root: str | Path | None = None) -> Path:
+    """Path of an existing model file, else :class:`MissingModelFileError` explaining it."""
+    path = resolve(key, root)
+    if path.exists():
+        return path
+    e = entry(key)
+    lines = [
+        f"missing model file {key!r}: expected {model_root(root) / e.path}",
+        f"  what: {e.description}",
+        f"  source: {e.source}",
+    ]
+    if e.url:
+        lines.append(f"  download: {e.url}")
+    if len(e.lookup_paths) > 1:
+        lines.append("  also accepted: " + ", ".join(str(p) for p in candidates(key, root)
+                                                    if p.name != Path(e.path).name))
+    if key.startswith("smpl_"):
+        lines.append("  the official .pkl works as is (chumpy is not needed); `pare-ros convert-smpl "
+                     "SRC DST` turns it into an .npz, which is accepted too")
+    lines.append(f"  licence: {e.license}")
+    lines.append(f"  model directory: {model_root(root)} (choose another with --model-dir or "
+                 f"${ENV_VAR}); see model/README.md")
+    raise MissingModelFileError("\n".join(lines))
+
+
+def verify_sha256(key: str, path: str | Path) -> Optional[bool]:
+    """Check ``path`` against the manifest's SHA-256 of ``key``.
+
+    Returns None when the manifest has no hash for ``key``, True when it matches; raises
+    :class:`ModelFileHashError` when it does not.
+    """
+    expected = entry(key).sha256
+    if not expected:
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest().lower() != expected.lower():
+        raise ModelFileHashError(f"{path}: SHA-256 {digest.hexdigest()} differs from the expected "
+                                 f"{expected} for {key!r} (wrong version or damaged download)")
+    return True
+
+
+def status(root: str | Path | None = None) -> List[Tuple[ModelFile, Path, bool]]:
+    """(entry, resolved path, present) for every manifest entry, in manifest order."""
+    return [(e, resolve(e.key, root), resolve(e.key, root).exists()) for e in load_manifest().values()]
