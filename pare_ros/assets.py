@@ -49,13 +49,15 @@ class AssetReport:
         return "\n".join(lines)
 
 
-def synthetic_smpl_dir() -> Path:
-    """Where the generated synthetic SMPL-format files are kept (created on demand)."""
+def synthetic_smpl_dir(gender: str = "neutral") -> Path:
+    """Where the generated synthetic SMPL-format files are kept (created on demand, one
+    gender at a time: each is ~40 MB, mostly pose blend shapes)."""
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pare_ros" / "synthetic_model"
-    if not (base / "smpl" / "SMPL_NEUTRAL.npz").exists() and not (base / "smpl" / "SMPL_NEUTRAL.pkl").exists():
+    name = f"SMPL_{gender.upper()}"
+    if not any((base / "smpl" / f"{name}{ext}").exists() for ext in (".npz", ".pkl")):
         from .body_model.synthetic import write_synthetic_model_dir
 
-        write_synthetic_model_dir(base)
+        write_synthetic_model_dir(base, genders=(gender,))
     return base
 
 
@@ -120,7 +122,7 @@ def build_estimator(
             raise
         missing += [model_files.describe(key.format(gender=gender), smpl_root) for key in SMPL_KEYS
                     if not model_files.resolve(key.format(gender=gender), smpl_root).exists()]
-        synthetic = synthetic_smpl_dir()
+        synthetic = synthetic_smpl_dir(gender)
         body_model = BodyModel.from_dir(synthetic, gender=gender)
         smpl_label = f"SYNTHETIC SMPL-format model ({synthetic})"
 

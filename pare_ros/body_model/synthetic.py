@@ -69,7 +69,7 @@ _BOUNDS = (-0.85, 0.85, -1.26, 0.56)      # x0, x1, y0, y1 of the silhouette's b
 _FOOT_TOP, _FOOT_FULL = -1.10, -1.17      # feet: shear starts / reaches full strength (y)
 
 # Places of the smplx vertex keypoints (left side; right mirrored, "r…" ↔ "l…", "R…" ↔ "L…").
-# Points lie just outside the surface so that the nearest vertex is on the right side.
+# Points lie just outside the surface so that the nearest vertex is on the intended side.
 _KEYPOINT_TARGETS = {
     "nose": (0.0, 0.41, 0.2), "leye": (0.035, 0.445, 0.2), "lear": (0.2, 0.42, 0.0),
     "LBigToe": (0.075, -1.225, 0.3), "LSmallToe": (0.135, -1.225, 0.25),
@@ -275,36 +275,42 @@ def convex_weights(verts: np.ndarray, target: np.ndarray, margin: float = 0.04
     """Vertex ids and weights (≥ 0, sum 1) whose weighted mean of ``verts`` is exactly ``target``.
 
     Gaussian weights on the vertices within (nearest distance + margin) of the target are
-    exponentially tilted, w ∝ w0·exp(λ·(v − target)), with λ found by Newton's method on the
-    convex dual; the support grows when the target is not inside its convex hull.
+    exponentially tilted, w ∝ w0·exp(λ·(v − target)); the support grows until the target lies
+    inside its convex hull (only then does such a λ exist).
     """
     d2 = ((verts - target) ** 2).sum(1)
     radius = np.sqrt(d2.min()) + margin
     for _ in range(8):
         idx = np.nonzero(d2 <= radius ** 2)[0]
-        x, log_w0 = verts[idx] - target, -2.0 * d2[idx] / radius ** 2
-        lam = np.zeros(3)
-
-        def dual(l):
-            a = log_w0 + x @ l
-            m = a.max()
-            return m + np.log(np.exp(a - m).sum())
-
-        for _ in range(60):
-            a = log_w0 + x @ lam
-            w = np.exp(a - a.max())
-            w /= w.sum()
-            mean = w @ x
-            if np.abs(mean).max() < 1e-13:
-                return idx, w
-            cov = (x * w[:, None]).T @ x - np.outer(mean, mean)
-            step = np.linalg.solve(cov + 1e-12 * np.eye(3), mean)
-            f0, t = dual(lam), 1.0
-            while dual(lam - t * step) > f0 - 0.25 * t * (mean @ step) and t > 1e-8:
-                t *= 0.5                                   # backtracking line search
-            lam = lam - t * step
+        w = _tilt(verts[idx] - target, -2.0 * d2[idx] / radius ** 2)
+        if w is not None:
+            return idx, w
         radius *= 1.5
     raise RuntimeError(f"cannot express {target} as a convex combination of nearby vertices")
+
+
+def _tilt(x: np.ndarray, log_w0: np.ndarray) -> np.ndarray | None:
+    """Weights w ∝ exp(log_w0 + x·λ) with Σ w x = 0, by damped Newton on the convex dual
+    log Σ exp(log_w0 + x·λ) (gradient: weighted mean, Hessian: weighted covariance)."""
+    def dual(lam):
+        a = log_w0 + x @ lam
+        return a.max() + np.log(np.exp(a - a.max()).sum())
+
+    lam = np.zeros(3)
+    for _ in range(60):
+        a = log_w0 + x @ lam
+        w = np.exp(a - a.max())
+        w /= w.sum()
+        mean = w @ x
+        if np.abs(mean).max() < 1e-13:
+            return w
+        cov = (x * w[:, None]).T @ x - np.outer(mean, mean)
+        step = np.linalg.solve(cov + 1e-12 * np.eye(3), mean)
+        f0, t = dual(lam), 1.0
+        while dual(lam - t * step) > f0 - 0.25 * t * (mean @ step) and t > 1e-8:
+            t *= 0.5                                       # backtracking line search
+        lam = lam - t * step
+    return None
 
 
 def regressor(verts: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -345,13 +351,20 @@ def skinning_weights(verts: np.ndarray, joints: np.ndarray, sharpness: float = 0
     return w / w.sum(1, keepdims=True)
 
 
+def _gauss(u: np.ndarray) -> np.ndarray:
+    return np.exp(-u * u)
+
+
+def _sigmoid(u: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(u))
+
+
 def shape_blend_shapes(verts: np.ndarray, joints: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Ten smooth shape directions [V, 3, 10] (metres per unit beta)."""
     x, y, z = verts.T
     _, closest = _bone_distances(verts, joints)
     radial = verts - closest[np.arange(len(verts)), weights.argmax(1)]   # outward from the bone
-    gauss = lambda u: np.exp(-u * u)                                      # noqa: E731
-    sigmoid = lambda u: 0.5 * (1 + np.tanh(u))                            # noqa: E731
+    gauss, sigmoid = _gauss, _sigmoid
     zero = np.zeros_like(x)
     dirs = [
         0.045 * verts,                                                          # overall size
@@ -459,17 +472,20 @@ def write_synthetic_model_dir(out_dir: str | Path,
     unknown = set(formats) - {"pkl", "npz"}
     if unknown or not formats:
         raise ValueError(f"formats must be a non-empty subset of ('pkl', 'npz'), got {formats}")
-    for gender in genders:
-        arrays = synthetic_smpl_arrays(gender)
-        stem = out_dir / "smpl" / f"SMPL_{gender.upper()}"
-        if "pkl" in formats:   # protocol 2, like the official Python-2 files
-            Path(f"{stem}.pkl").write_bytes(pickle.dumps(arrays, protocol=2))
-        if "npz" in formats:
-            dense = {**arrays, "J_regressor": arrays["J_regressor"].toarray()}
-            save_smpl_npz(dense, f"{stem}.npz", note=np.array(NOTE))
+    (out_dir / "SYNTHETIC_MODEL.txt").write_text(NOTE + "\n")
     extra, h36m = synthetic_regressors()
     np.save(out_dir / "J_regressor_extra.npy", extra)
     np.save(out_dir / "J_regressor_h36m.npy", h36m)
     np.savez(out_dir / "smpl_mean_params.npz", **mean_params())
-    (out_dir / "SYNTHETIC_MODEL.txt").write_text(NOTE + "\n")
+    # SMPL files last and atomically: their presence is what readers check for.
+    for gender in genders:
+        arrays = synthetic_smpl_arrays(gender)
+        stem = out_dir / "smpl" / f"SMPL_{gender.upper()}"
+        if "npz" in formats:
+            dense = {**arrays, "J_regressor": arrays["J_regressor"].toarray()}
+            save_smpl_npz(dense, f"{stem}.npz", note=np.array(NOTE))
+        if "pkl" in formats:   # protocol 2, like the official Python-2 files
+            tmp = Path(f"{stem}.pkl.tmp")
+            tmp.write_bytes(pickle.dumps(arrays, protocol=2))
+            tmp.replace(f"{stem}.pkl")
     return out_dir

@@ -17,6 +17,11 @@ from .tf_frames import body_pose
 TRACK_TENTATIVE, TRACK_CONFIRMED, TRACK_COASTING = 0, 1, 2
 
 
+def _f32(value) -> float:
+    """A Python float already rounded to float32, so a message equals its own round trip."""
+    return float(np.float32(value))
+
+
 def _fixed(values, size: int, dtype=np.float32) -> np.ndarray:
     """Exactly ``size`` values as a fresh contiguous array (raises on a wrong count)."""
     out = np.array(values, dtype=dtype).reshape(-1)
@@ -73,13 +78,13 @@ def smpl_body_msg(body, track_view=None, smoothed=None, publish_rotmats: bool = 
         msg.body_id = str(track_view.body_id)
         msg.track_id = int(track_view.track_id) & 0xFFFFFFFF
         msg.tracking_state = int(track_view.state)
-        msg.age = float(track_view.age)
-        msg.time_since_update = float(track_view.time_since_update)
+        msg.age = _f32(track_view.age)
+        msg.time_since_update = _f32(track_view.time_since_update)
         score = getattr(track_view, "score", None)
-        msg.detection_score = float(body.score if score is None else score)
+        msg.detection_score = _f32(body.score if score is None else score)
     else:
         msg.tracking_state = TRACK_CONFIRMED
-        msg.detection_score = float(body.score)
+        msg.detection_score = _f32(body.score)
 
     msg.bbox = _fixed(body.box, 4)
     crop = body.crop
@@ -118,7 +123,7 @@ def smpl_body_msg(body, track_view=None, smoothed=None, publish_rotmats: bool = 
     if joint_confidence is None:
         joint_confidence = default_joint_confidence(body, image_size)
     msg.joint_confidence = _fixed(joint_confidence, 24)
-    msg.truncation = float(body.truncation)
+    msg.truncation = _f32(body.truncation)
     return msg
 
 
@@ -142,7 +147,7 @@ def smpl_body_array_msg(header, bodies: Sequence, image_size: Tuple[int, int], i
     msg.intrinsics = _fixed(values, 4, np.float64)
     msg.smpl_model = str(smpl_model)
     msg.estimator = str(estimator)
-    msg.latency = float(latency)
+    msg.latency = _f32(latency)
     msg.frames_skipped = int(frames_skipped)
     msg.bodies = list(bodies)
     return msg

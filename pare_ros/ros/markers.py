@@ -190,31 +190,19 @@ def _bulk_builder(cls, fields):
     (on Humble they always run; they cost ~3 µs per Point, 150 ms per mesh). Falls back to
     the constructor if the generated class does not have the private slots we expect."""
     slots = set(getattr(cls, "__slots__", ()))
-    private = ["_" + f for f in fields]
-    if not set(private) <= slots:
+    if not {"_" + f for f in fields} <= slots:
         return lambda *values: cls(**{f: float(v) for f, v in zip(fields, values)})
-    has_check = "_check_fields" in slots
-    new = cls.__new__
-    setters = [(name, i) for i, name in enumerate(private)]
-
-    def make(*values):
-        obj = new(cls)
-        for name, i in setters:
-            object.__setattr__(obj, name, values[i])
-        if has_check:
-            obj._check_fields = False
-        return obj
-
-    if private == ["_x", "_y", "_z"] and has_check:          # the hot case, unrolled
-        def make_xyz(x, y, z):
-            obj = new(cls)
-            obj._x = x
-            obj._y = y
-            obj._z = z
-            obj._check_fields = False
-            return obj
-        return make_xyz
-    return make
+    # A straight-line function per class (fields are our constants, not input): a loop over
+    # setattr would cost as much as the checks we skip. Kilted+ has a _check_fields slot that
+    # every instance must carry; Humble/Jazzy do not.
+    lines = [f"def make({', '.join(fields)}):", "    obj = new(cls)"]
+    lines += [f"    obj._{f} = {f}" for f in fields]
+    if "_check_fields" in slots:
+        lines.append("    obj._check_fields = False")
+    lines.append("    return obj")
+    namespace = {"new": cls.__new__, "cls": cls}
+    exec("\n".join(lines), namespace)  # noqa: S102
+    return namespace["make"]
 
 
 def points_from_array(points: np.ndarray) -> list:

@@ -121,7 +121,7 @@ def body_transforms(body, body_id: str, header, prefix: str = "smpl_",
         body_id: REP-155 body ID (the ``_<id>`` suffix).
         header: the image header; its frame_id (leading "/" removed: tf2 rejects it) is the
             parent of ``body_<id>`` and its stamp stamps every transform.
-        joint_frames: include the 24 SMPL joint frames (``tf.joint_frames``).
+        joint_frames: include the 24 SMPL joint frames, pelvis included (``tf.joint_frames``).
         head_frame: include ``head_<id>``.
     Returns:
         [body_<id>, head_<id>?, <prefix>pelvis_<id>, <prefix><joint>_<id> × 23?], ready to be
@@ -149,15 +149,14 @@ def body_transforms(body, body_id: str, header, prefix: str = "smpl_",
         trans.append(body_rot.T @ (joints[HEAD] - body_origin))
         parent_frames.append(body_frame_id)
         child_frames.append(f"head_{body_id}")
-    # Pelvis relative to body_<id>: camera→pelvis is (R0, rest0 + transl).
-    rots.append(body_rot.T @ rotmats[0])
-    trans.append(body_rot.T @ (rest[0] + transl - body_origin))
-    parent_frames.append(body_frame_id)
-    child_frames.append(names[0])
-
     rot_all = np.stack(rots)
     trans_all = np.stack(trans)
     if joint_frames:
+        # Pelvis relative to body_<id>: camera→pelvis is (R0, rest0 + transl).
+        rot_all = np.concatenate((rot_all, [body_rot.T @ rotmats[0]]))
+        trans_all = np.concatenate((trans_all, [body_rot.T @ (rest[0] + transl - body_origin)]))
+        parent_frames.append(body_frame_id)
+        child_frames.append(names[0])
         idx = np.array([j for j in range(len(parents)) if parents[j] >= 0])
         par = np.array([parents[j] for j in idx])
         rot_all = np.concatenate((rot_all, rotmats[idx]))            # local rotations

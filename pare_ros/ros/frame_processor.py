@@ -1,0 +1,191 @@
+"""One camera frame → the node's output messages, without a ROS node.
+
+:class:`FrameProcessor` holds the pipeline state that lives across frames (tracker, smoother,
+last estimate per track, marker rate limit) and turns an image message and its CameraInfo into
+``SmplBodyArray``, ``TFMessage``, ``MarkerArray`` and the debug image. ``pare_node`` runs it in
+its worker thread; ``process_bag`` runs it over a rosbag2 file, so both produce identical output.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from ..camera import Intrinsics
+from ..overlay import render_overlay
+from .body_messages import smpl_body_array_msg, smpl_body_msg
+from .camera_info import CameraInfoError, check_image_size, has_distortion, intrinsics_from_camera_info
+from .image_conversion import compressed_msg_to_rgb, image_msg_to_rgb, rgb_to_image_msg
+from .markers import body_marker_bundle, delete_markers, MarkerBundle
+from .tf_frames import body_transforms
+
+
+@dataclass
+class ProcessorSettings:
+    """Output options; the node updates them at runtime from its parameters."""
+
+    publish_tf: bool = True
+    joint_frames: bool = True
+    tf_prefix: str = "smpl_"
+    publish_markers: bool = True
+    markers_mesh: bool = True
+    markers_max_rate: float = 10.0
+    markers_color_mode: str = "track"
+    markers_alpha: float = 1.0
+    publish_debug_image: bool = False
+    publish_rotmats: bool = False
+    publish_vertices: bool = False
+    intrinsics_source: str = "K"
+
+
+@dataclass
+class FrameOutputs:
+    bodies: object                                   # pare_ros/SmplBodyArray
+    transforms: list = field(default_factory=list)   # geometry_msgs/TransformStamped
+    markers: Optional[MarkerBundle] = None
+    debug_image: object = None                       # sensor_msgs/Image
+    timings: Dict[str, float] = field(default_factory=dict)
+    people: int = 0
+    tracks_removed: List[int] = field(default_factory=list)
+
+
+class FrameError(ValueError):
+    """A frame that cannot be processed; ``reason`` names the diagnostics counter."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def stamp_seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class FrameProcessor:
+    """Args:
+        estimator: :class:`pare_ros.estimator.BodyEstimator`.
+        detector: ``detect(rgb) -> Detections`` (boxes [K,4] xyxy, scores [K]).
+        tracker: ``update(boxes, scores, stamp) -> list[TrackView]`` and ``reset()``.
+        smpl_model / estimator_name: identity strings for ``SmplBodyArray``.
+    """
+
+    def __init__(self, estimator, detector, tracker, settings: ProcessorSettings,
+                 smpl_model: str = "neutral", estimator_name: str = "pare-hrnet_w32/pytorch-cpu-fp32",
+                 smoother=None) -> None:
+        self.estimator = estimator
+        self.detector = detector
+        self.tracker = tracker
+        self.smoother = smoother
+        self.settings = settings
+        self.smpl_model = smpl_model
+        self.estimator_name = estimator_name
+        body_model = estimator.body_model
+        self.faces = body_model.faces
+        self.parents = body_model.parents
+        self.vertex_parts = body_model.vertex_parts if hasattr(body_model, "vertex_parts") else None
+        self._last_mesh_time = -np.inf
+        self._last_estimate: Dict[int, object] = {}   # track_id → BodyEstimate (for coasting)
+        self.warned_distortion = False
+
+    # ------------------------------------------------------------------------------------
+    def decode(self, image_msg) -> np.ndarray:
+        if hasattr(image_msg, "format") and not hasattr(image_msg, "encoding"):
+            return compressed_msg_to_rgb(image_msg)
+        return image_msg_to_rgb(image_msg)
+
+    def intrinsics(self, info, width: int, height: int) -> Intrinsics:
+        if info is None:
+            raise FrameError("missing_camera_info", "no CameraInfo for this image")
+        try:
+            check_image_size(info, width, height)
+            return intrinsics_from_camera_info(info, self.settings.intrinsics_source)
+        except CameraInfoError as exc:
+            raise FrameError(exc.reason, str(exc)) from exc
+
+    def reset(self) -> None:
+        self.tracker.reset()
+        self._last_estimate.clear()
+        if self.smoother is not None:
+            self.smoother.reset()
+
+    # ------------------------------------------------------------------------------------
+    def process(self, image_msg, info, want_markers: bool = True, want_debug: bool = False,
+                now: Optional[float] = None) -> FrameOutputs:
+        """Run the pipeline on one frame. Raises :class:`FrameError` for bad input (nothing
+        is published for that frame; the caller counts ``reason``)."""
+        s = self.settings
+        timings: Dict[str, float] = {}
+        t = time.perf_counter()
+        try:
+            rgb = self.decode(image_msg)
+        except ValueError as exc:
+            raise FrameError(getattr(exc, "reason", "decode"), str(exc)) from exc
+        height, width = rgb.shape[:2]
+        intrinsics = self.intrinsics(info, width, height)
+        timings["decode"] = time.perf_counter() - t
+        header = image_msg.header
+        stamp = stamp_seconds(header.stamp)
+
+        t = time.perf_counter()
+        detections = self.detector.detect(rgb)
+        timings["detect"] = time.perf_counter() - t
+
+        estimates = self.estimator.estimate(rgb, detections.boxes, intrinsics, color_order="rgb",
+                                            scores=detections.scores)
+        timings.update({k: v for k, v in estimates.timings.items() if k != "total"})
+
+        t = time.perf_counter()
+        tracks = self.tracker.update(detections.boxes, detections.scores, stamp)
+        live = {view.track_id for view in tracks}
+        removed = [tid for tid in self._last_estimate if tid not in live]
+        for tid in removed:
+            self._last_estimate.pop(tid)
+            if self.smoother is not None:
+                self.smoother.drop(tid)
+        people = []
+        for view in tracks:
+            if view.detection_index is not None:
+                self._last_estimate[view.track_id] = estimates.bodies[view.detection_index]
+            body = self._last_estimate.get(view.track_id)
+            if body is not None:
+                people.append((view, body))
+        timings["track"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        body_msgs = [smpl_body_msg(body, track_view=view, publish_rotmats=s.publish_rotmats,
+                                   publish_vertices=s.publish_vertices, image_size=(width, height),
+                                   velocity_frame=header.frame_id)
+                     for view, body in people]
+        array = smpl_body_array_msg(header, body_msgs, (width, height), intrinsics, self.smpl_model,
+                                    self.estimator_name, 0.0, 0)
+        outputs = FrameOutputs(array, people=len(people), tracks_removed=removed)
+        if s.publish_tf:
+            for view, body in people:
+                outputs.transforms += body_transforms(body, view.body_id, header, prefix=s.tf_prefix,
+                                                      parents=self.parents, joint_frames=s.joint_frames)
+        if s.publish_markers and want_markers:
+            now = time.monotonic() if now is None else now
+            with_mesh = s.markers_mesh and (now - self._last_mesh_time) >= 1.0 / max(s.markers_max_rate, 1e-6)
+            bundle = MarkerBundle()
+            for tid in removed:
+                for marker in delete_markers(tid, header):
+                    bundle.append(marker)
+            for view, body in people:
+                bundle.extend(body_marker_bundle(
+                    body, view.track_id, header, self.faces, self.parents, include_mesh=with_mesh,
+                    alpha=s.markers_alpha, color_mode=s.markers_color_mode,
+                    vertex_parts=self.vertex_parts, body_id=view.body_id, state=view.state))
+            if with_mesh and people:
+                self._last_mesh_time = now
+            outputs.markers = bundle
+        timings["messages"] = time.perf_counter() - t
+
+        if s.publish_debug_image and want_debug:
+            t = time.perf_counter()
+            overlay = render_overlay(rgb, [b for _, b in people], self.faces, self.parents, intrinsics)
+            outputs.debug_image = rgb_to_image_msg(overlay, header)
+            timings["debug_image"] = time.perf_counter() - t
+        outputs.timings = timings
+        return outputs

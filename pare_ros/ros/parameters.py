@@ -1,0 +1,107 @@
+"""pare_node's parameters: declared with descriptions and ranges in one table, so the node,
+the YAML file and the docs stay in sync. ``dynamic`` ones may change at runtime."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    description: str
+    dynamic: bool = False
+    range: Optional[Tuple[float, float]] = None
+    choices: Optional[Tuple[str, ...]] = None
+
+    def descriptor(self) -> ParameterDescriptor:
+        text = self.description
+        if self.choices:
+            text += f" (one of: {', '.join(self.choices)})"
+        d = ParameterDescriptor(description=text, read_only=not self.dynamic)
+        if self.range is not None:
+            lo, hi = self.range
+            if isinstance(self.default, bool):
+                pass
+            elif isinstance(self.default, int):
+                d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
+            else:
+                d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi))]
+        return d
+
+
+PARAMETERS = (
+    # input
+    Param("image_transport", "raw", "image input: sensor_msgs/Image on 'image' or "
+          "CompressedImage on 'image/compressed'", choices=("raw", "compressed")),
+    Param("image_qos.reliability", "best_effort", "reliability of the image/camera_info "
+          "subscriptions (REP-2003: sensor consumers use best effort)",
+          choices=("best_effort", "reliable", "system_default")),
+    Param("image_qos.depth", 1, "history depth of the image subscription", range=(1, 100)),
+    Param("intrinsics_source", "K", "camera matrix to use: K (raw image) or P (rectified image)",
+          choices=("K", "P")),
+    Param("camera_info.allow_latest", True, "without an exact stamp match, use the latest "
+          "CameraInfo of the same frame and size", dynamic=True),
+    Param("max_image_age", 0.5, "s; frames older than this when inference would start are "
+          "dropped as stale (0 = never)", dynamic=True, range=(0.0, 60.0)),
+    Param("max_rate", 0.0, "Hz cap on inference; 0 = as fast as possible", dynamic=True,
+          range=(0.0, 1000.0)),
+    # model
+    Param("backend", "auto", "inference backend", choices=("auto", "pytorch")),
+    Param("device", "cpu", "torch device for the network and SMPL (cpu, cuda, cuda:1)"),
+    Param("model.dir", "", "model directory (default: $PARE_ROS_MODEL_DIR or the package's model/)"),
+    Param("model.checkpoint", "", "PARE .ckpt or mmhuman3d .pth (default: first official one found)"),
+    Param("model.config", "", "PARE YAML (default: the checkpoint's companion *_config.yaml)"),
+    Param("model.allow_untrained", False, "run with untrained weights and the synthetic body "
+          "model when files are missing (results meaningless; for demos and tests)"),
+    Param("model.box_scale", 1.0, "crop side = box_scale x max(box w, h) (PARE demo 1.0)",
+          range=(0.5, 3.0)),
+    Param("smpl.model_dir", "", "SMPL files directory (default: model.dir)"),
+    Param("smpl.gender", "neutral", "SMPL model variant", choices=("neutral", "male", "female")),
+    # people
+    Param("detector.kind", "hog", "person detector", choices=("hog", "yolo", "full_frame", "fixed")),
+    Param("detector.fixed_boxes", "", "kind 'fixed': person boxes 'x0,y0,x1,y1;...' in pixels "
+          "(empty: nobody)", dynamic=True),
+    Param("detector.model_path", "", "YOLO ONNX file (default: model/detector/yolov8n.onnx)"),
+    Param("detector.score_threshold", 0.5, "person score threshold", dynamic=True, range=(0.0, 1.0)),
+    Param("detector.nms_iou", 0.45, "non-maximum suppression IoU", dynamic=True, range=(0.0, 1.0)),
+    Param("detector.max_people", 8, "at most this many people per image", dynamic=True, range=(1, 64)),
+    Param("detector.min_box_height", 48.0, "px; smaller people are ignored", dynamic=True,
+          range=(0.0, 10000.0)),
+    Param("tracker.iou_threshold", 0.3, "IoU gate for matching detections to tracks", dynamic=True,
+          range=(0.0, 1.0)),
+    Param("tracker.min_hits", 3, "matches before a track is confirmed", dynamic=True, range=(1, 100)),
+    Param("tracker.max_age", 0.5, "s a track coasts unmatched before deletion", dynamic=True,
+          range=(0.0, 60.0)),
+    Param("tracker.id_prefix", "", "prepended to body IDs (multi-camera set-ups)"),
+    # outputs
+    Param("publish_tf", True, "broadcast body_<id> and the SMPL joint frames", dynamic=True),
+    Param("tf.joint_frames", True, "include the 24 smpl_<joint>_<id> frames", dynamic=True),
+    Param("tf.prefix", "smpl_", "joint frame prefix"),
+    Param("publish_markers", True, "mesh, skeleton and label markers on ~/markers", dynamic=True),
+    Param("markers.mesh", True, "include the TRIANGLE_LIST mesh (about 1 MB per person)", dynamic=True),
+    Param("markers.max_rate", 10.0, "Hz cap for mesh markers", dynamic=True, range=(0.01, 1000.0)),
+    Param("markers.color_mode", "track", "mesh colours", dynamic=True, choices=("track", "visibility")),
+    Param("markers.alpha", 1.0, "mesh alpha (<1 disables depth writes in RViz)", dynamic=True,
+          range=(0.0, 1.0)),
+    Param("publish_debug_image", False, "mesh overlay on ~/debug_image (only while subscribed)",
+          dynamic=True),
+    Param("publish_rotmats", False, "fill SmplBody.rotmats", dynamic=True),
+    Param("publish_vertices", False, "fill SmplBody.vertices", dynamic=True),
+    Param("expected_rate", 10.0, "Hz; rate diagnostics warn below 80 % of it", dynamic=True,
+          range=(0.01, 1000.0)),
+    Param("diagnostics_period", 1.0, "s between /diagnostics messages", range=(0.1, 60.0)),
+)
+
+BY_NAME = {p.name: p for p in PARAMETERS}
+
+
+def check_choice(name: str, value: Any) -> Optional[str]:
+    """Reason to reject ``value`` for parameter ``name``, or None."""
+    param = BY_NAME.get(name)
+    if param is not None and param.choices and value not in param.choices:
+        return f"{name} must be one of {param.choices}, got {value!r}"
+    return None

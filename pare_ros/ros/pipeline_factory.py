@@ -1,0 +1,77 @@
+"""Building the node's pipeline from its parameters, with start-up errors made readable."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Tuple
+
+from ..assets import AssetReport, build_estimator
+from ..model_files import MissingModelFileError
+from ..network import CheckpointError, UnsupportedConfigError
+from ..safe_load import CorruptFileError, UnsafeFileError
+from .frame_processor import FrameProcessor, ProcessorSettings
+
+
+class StartupError(RuntimeError):
+    """The node cannot start; the message says exactly why (no traceback needed)."""
+
+
+def _path(value: str):
+    return Path(value).expanduser() if value else None
+
+
+def detector_params(node) -> dict:
+    p = node.p
+    return dict(score_threshold=float(p("detector.score_threshold")), nms_iou=float(p("detector.nms_iou")),
+                max_people=int(p("detector.max_people")), min_box_height=float(p("detector.min_box_height")),
+                model_path=p("detector.model_path") or None)
+
+
+def tracker_params(node) -> dict:
+    p = node.p
+    return dict(iou_threshold=float(p("tracker.iou_threshold")), min_hits=int(p("tracker.min_hits")),
+                max_age=float(p("tracker.max_age")))
+
+
+def make_detector(node):
+    from ..detection import make_detector as factory
+
+    return factory(node.p("detector.kind"), **detector_params(node))
+
+
+def make_tracker(node):
+    from ..tracking import Tracker
+
+    return Tracker(id_prefix=node.p("tracker.id_prefix"), **tracker_params(node))
+
+
+def build_processor(node, settings: ProcessorSettings) -> Tuple[FrameProcessor, str, AssetReport]:
+    """Estimator, detector and tracker from the node's parameters.
+
+    Raises:
+        StartupError: a model file is missing or unusable, or a parameter is invalid.
+    """
+    p = node.p
+    if p("backend") not in ("auto", "pytorch"):
+        raise StartupError(f"backend {p('backend')!r} is not available in this build")
+    try:
+        estimator, report = build_estimator(
+            checkpoint=_path(p("model.checkpoint")), config=_path(p("model.config")),
+            model_dir=_path(p("model.dir")), smpl_dir=_path(p("smpl.model_dir")),
+            gender=p("smpl.gender"), box_scale=float(p("model.box_scale")), device=p("device"),
+            allow_untrained=bool(p("model.allow_untrained")))
+        detector = make_detector(node)
+    except (MissingModelFileError, FileNotFoundError, CheckpointError, CorruptFileError,
+            UnsafeFileError, UnsupportedConfigError, ValueError) as exc:
+        raise StartupError(str(exc)) from exc
+    device = p("device")
+    label = f"pare-hrnet_w32/pytorch-{device}-fp32"
+    processor = FrameProcessor(estimator, detector, make_tracker(node), settings,
+                               smpl_model=p("smpl.gender"), estimator_name=label)
+    return processor, label, report
+
+
+def reconfigure(processor: FrameProcessor, node) -> None:
+    """Apply changed detector/tracker parameters without losing the tracks."""
+    processor.detector = make_detector(node)
+    for name, value in tracker_params(node).items():
+        setattr(processor.tracker, name, value)
