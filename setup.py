@@ -12,10 +12,12 @@ setup(
     "training and the pare_ros ROS 2 node",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["pare_ros", "pare_ros.*"])
+    packages=find_packages(include=["pare_ros", "pare_ros.*"], exclude=["pare_ros.ros", "pare_ros.ros.*"])
     + find_packages(where="training", include=["pare_training", "pare_training.*"]),
     package_dir={"pare_training": "training/pare_training"},
-    package_data={"pare_ros": ["data/*"]},
+    # The manifest of model files users bring (pare_ros.model_files finds it under
+    # <prefix>/share/pare_ros/model when installed this way).
+    data_files=[("share/pare_ros/model", ["model/manifest.yaml", "model/README.md"])],
     install_requires=[
         "torch>=2.4",
         "numpy>=1.24",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -16,7 +17,26 @@ from typing import Dict, List, Optional, Tuple
 import yaml
 
 ENV_VAR = "PARE_ROS_MODEL_DIR"
-REPO_MODEL_DIR = Path(__file__).resolve().parents[1] / "model"
+
+
+def _installed_model_dir() -> Path:
+    """``model/`` of a source checkout, else of a colcon install (share/pare_ros/model), else
+    of a pip install (<prefix>/share/pare_ros/model)."""
+    checkout = Path(__file__).resolve().parents[1] / "model"
+    if (checkout / "manifest.yaml").is_file():
+        return checkout
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        share = Path(get_package_share_directory("pare_ros")) / "model"
+        if (share / "manifest.yaml").is_file():
+            return share
+    except Exception:  # noqa: BLE001 - no ament index: not a colcon install
+        pass
+    return Path(sys.prefix) / "share" / "pare_ros" / "model"
+
+
+REPO_MODEL_DIR = _installed_model_dir()
 MANIFEST_PATH = REPO_MODEL_DIR / "manifest.yaml"
 
 

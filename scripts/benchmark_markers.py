@@ -95,7 +95,21 @@ def main() -> None:
                                              vertex_parts=vertex_parts))
         return bundle.serialize()
 
+    def naive(mode):
+        # Baseline: every Point through the generated constructor (with its field checks).
+        from geometry_msgs.msg import Point
+        markers = []
+        for i, b in enumerate(bodies):
+            ms = body_markers(b, i, header, faces, include_mesh=False)
+            mesh = body_markers(b, i, header, faces[:1])[0]
+            pts = np.asarray(b.vertices, dtype=np.float64)[faces].reshape(-1, 3).tolist()
+            mesh.points = [Point(x=x, y=y, z=z) for x, y, z in pts]
+            markers += [mesh] + ms
+        return serialize_message(MarkerArray(markers=markers))
+
     print(f"{args.people} person(s), median/min of {args.repeat} runs")
+    med, best, data = timed(lambda: naive("track"), max(3, args.repeat // 4))
+    print(f"markers track      naive   : {med:8.2f} ms (min {best:7.2f})  {len(data):>9,d} bytes")
     for mode in ("track", "visibility"):
         for name, fn in (("objects", objects), ("spliced", spliced)):
             med, best, data = timed(lambda: fn(mode), args.repeat)

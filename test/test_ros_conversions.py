@@ -84,7 +84,8 @@ def test_conversion_does_not_alias_or_modify_message():
     assert bytes(msg.data) == before
 
 
-@pytest.mark.parametrize("encoding", ["mono16", "16UC1", "32FC1", "yuv422", "bayer_rggb8", "rgb16", "nonsense"])
+@pytest.mark.parametrize("encoding", ["mono16", "16UC1", "32FC1", "yuv422", "bayer_rggb8", "rgb16",
+                                      "nonsense"])
 def test_unsupported_encoding(encoding):
     msg = encode(RGB, "rgb8")
     msg.encoding = encoding
@@ -279,6 +280,8 @@ def test_smpl_body_fields_match_msg_and_round_trip(pare_msgs):
 
     body = make_fake_body(1)
     body.joints2d[3] = (-5.0, 100.0)                                 # outside the image
+    body.joints2d[7] = (640.0, 100.0)
+    body.joints2d[9] = (100.0, 480.5)
     msg = smpl_body_msg(body, track_view=TrackView(), image_size=(640, 480),
                         velocity=(0.1, -0.2, 0.3), velocity_frame="odom")
     sizes = fixed_array_fields("SmplBody.msg")
@@ -300,11 +303,12 @@ def test_smpl_body_fields_match_msg_and_round_trip(pare_msgs):
                                position)
     np.testing.assert_allclose([back.root.orientation.x, back.root.orientation.y,
                                 back.root.orientation.z, back.root.orientation.w], quat)
-    assert back.velocity_valid and back.velocity_frame == "odom" and back.root_velocity.z == pytest.approx(0.3)
+    assert back.velocity_valid and back.velocity_frame == "odom"
+    assert back.root_velocity.z == pytest.approx(0.3)
     assert len(back.rotmats) == 0 and len(back.vertices) == 0
     conf = np.asarray(back.joint_confidence)
     expected = 0.9 * body.part_visibility
-    expected[3] = 0.0
+    expected[[3, 7, 9]] = 0.0
     np.testing.assert_allclose(conf, expected, rtol=1e-6)
 
 
@@ -406,12 +410,25 @@ def test_counters_are_thread_safe():
     def work():
         for _ in range(10_000):
             counters.increment("encoding")
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)             # switch threads often so a missing lock shows up
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
     assert counters.get("encoding") == 40_000
+    # Deterministic check that increments take the lock (the GIL hides most races).
+    done = threading.Event()
+    with counters._lock:
+        worker = threading.Thread(target=lambda: (counters.increment("step"), done.set()))
+        worker.start()
+        assert not done.wait(0.2)
+    worker.join(5)
+    assert done.is_set() and counters.get("step") == 1
     counters.increment("stale", 3)
     assert counters.take("stale") == 3 and counters.get("stale") == 0
 

@@ -12,6 +12,7 @@ splicing the NumPy bytes into the CDR stream for ``Publisher.publish(bytes)``.
 from __future__ import annotations
 
 import colorsys
+import functools
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -185,6 +186,7 @@ def delete_all(header, ns_prefix: str = "") -> list:
 # ------------------------------------------------------------------------------------------
 # Fast Point/ColorRGBA lists and the MarkerBundle
 # ------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
 def _bulk_builder(cls, fields):
     """Factory making ``cls`` objects from floats without the generated per-field checks
     (on Humble they always run; they cost ~3 µs per Point, 150 ms per mesh). Falls back to
