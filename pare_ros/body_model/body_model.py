@@ -94,6 +94,11 @@ class BodyModel(torch.nn.Module):
         return self.smpl.faces_tensor.cpu().numpy()
 
     @property
+    def vertex_parts(self) -> np.ndarray:
+        """SMPL part (joint index, 0..23) of each vertex: its largest skinning weight, int64 [6890]."""
+        return self.smpl.lbs_weights.argmax(dim=1).cpu().numpy()
+
+    @property
     def parents(self) -> np.ndarray:
         """Parent of each of the 24 joints, int64 [24], ``parents[0] == -1``."""
         return self.smpl.parents.cpu().numpy()

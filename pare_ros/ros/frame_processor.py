@@ -84,7 +84,7 @@ class FrameProcessor:
         body_model = estimator.body_model
         self.faces = body_model.faces
         self.parents = body_model.parents
-        self.vertex_parts = body_model.vertex_parts if hasattr(body_model, "vertex_parts") else None
+        self.vertex_parts = body_model.vertex_parts
         self._last_mesh_time = -np.inf
         self._last_estimate: Dict[int, object] = {}   # track_id → BodyEstimate (for coasting)
         self.warned_distortion = False
@@ -137,7 +137,7 @@ class FrameProcessor:
         timings.update({k: v for k, v in estimates.timings.items() if k != "total"})
 
         t = time.perf_counter()
-        tracks = self.tracker.update(detections.boxes, detections.scores, stamp)
+        tracks = self.tracker.update(detections.boxes, detections.scores, stamp, image_size=(width, height))
         live = {view.track_id for view in tracks}
         removed = [tid for tid in self._last_estimate if tid not in live]
         for tid in removed:

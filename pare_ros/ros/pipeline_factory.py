@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Tuple
 
+import numpy as np
+
 from ..assets import AssetReport, build_estimator
 from ..model_files import MissingModelFileError
 from ..network import CheckpointError, UnsupportedConfigError
@@ -32,10 +34,47 @@ def tracker_params(node) -> dict:
                 max_age=float(p("tracker.max_age")))
 
 
+def parse_boxes(text: str) -> list:
+    """'x0,y0,x1,y1;...' → list of 4-tuples (empty text: no boxes)."""
+    boxes = []
+    for item in filter(None, (part.strip() for part in str(text).split(";"))):
+        values = [float(v) for v in item.split(",")]
+        if len(values) != 4:
+            raise ValueError(f"bad box {item!r} in detector.fixed_boxes: expected x0,y0,x1,y1")
+        boxes.append(tuple(values))
+    return boxes
+
+
+class FixedBoxesDetector:
+    """Detector kind 'fixed': the boxes of ``detector.fixed_boxes`` (each through the shared
+    post-filter of :class:`~pare_ros.detection.fixed.FixedRegionDetector`); none when empty."""
+
+    def __init__(self, boxes, min_box_height: float, max_people: int) -> None:
+        from ..detection.fixed import FixedRegionDetector
+
+        self.parts = [FixedRegionDetector(box=b, min_box_height=min_box_height, max_people=1)
+                      for b in boxes]
+        self.max_people = max_people
+
+    def detect(self, image_rgb):
+        from ..detection.base import Detections
+
+        found = [part.detect(image_rgb) for part in self.parts]
+        boxes = [d.boxes for d in found if len(d.boxes)]
+        scores = [d.scores for d in found if len(d.scores)]
+        if not boxes:
+            return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+        return Detections(np.concatenate(boxes)[: self.max_people], np.concatenate(scores)[: self.max_people])
+
+
 def make_detector(node):
+    params = detector_params(node)
+    if node.p("detector.kind") == "fixed":
+        return FixedBoxesDetector(parse_boxes(node.p("detector.fixed_boxes")),
+                                  params["min_box_height"], params["max_people"])
     from ..detection import make_detector as factory
 
-    return factory(node.p("detector.kind"), **detector_params(node))
+    return factory(node.p("detector.kind"), **params)
 
 
 def make_tracker(node):

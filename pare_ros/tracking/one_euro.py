@@ -1,0 +1,121 @@
+"""One Euro filters (Casiez, Roussel & Vogel, CHI 2012) for points and for rotations.
+
+A first-order low-pass whose cutoff rises with speed: ``cutoff = min_cutoff + beta·|ẋ|``.
+Slow motion is smoothed hard (jitter removed), fast motion passes with little lag. Per step
+``α = 1 / (1 + τ/dt)``, ``τ = 1/(2π·cutoff)``: any frame interval works, taken from the stamps.
+
+Both filters accept a per-element ``cutoff_scale`` in (0, 1] that multiplies the cutoff: a
+smaller cutoff gives a smaller α, so the output leans more on the filter's previous estimate
+(the prediction) and less on the new measurement. :mod:`.smoothing` sets it from PARE's part
+visibility.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+
+def smoothing_factor(cutoff, dt: float) -> np.ndarray:
+    """α of a first-order low-pass with ``cutoff`` Hz over ``dt`` s."""
+    tau = 1.0 / (2 * np.pi * np.asarray(cutoff, dtype=np.float64))
+    return 1.0 / (1.0 + tau / dt)
+
+
+class OneEuroFilter:
+    """One Euro filter of N points [N,D] (or a single vector [D]) at once.
+
+    The speed driving the cutoff is the norm of each point's derivative (D components), so it
+    does not depend on the axes. ``min_cutoff`` Hz, ``beta`` s/unit (cutoff gain per unit/s of
+    speed), ``d_cutoff`` Hz (derivative low-pass). ``velocity`` is a separate estimate: the
+    derivative of the filtered output, low-passed at ``d_cutoff`` (unbiased for constant
+    velocity, unlike the paper's speed term, which is taken against the lagging estimate).
+    """
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff: float = 1.0) -> None:
+        self.min_cutoff, self.beta, self.d_cutoff = float(min_cutoff), float(beta), float(d_cutoff)
+        self.reset()
+
+    def reset(self) -> None:
+        self.x_hat: Optional[np.ndarray] = None
+        self.dx_hat: Optional[np.ndarray] = None
+        self.velocity: Optional[np.ndarray] = None
+        self.stamp: Optional[float] = None
+
+    def __call__(self, x, stamp: float, cutoff_scale=None) -> np.ndarray:
+        """x [N,D] or [D] at ``stamp`` s → filtered, same shape. ``cutoff_scale`` [N] or scalar."""
+        x = np.asarray(x, dtype=np.float64)
+        points = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x[None]
+        if self.x_hat is None or stamp < self.stamp:
+            self.x_hat, self.stamp = points.copy(), float(stamp)
+            self.dx_hat = np.zeros_like(points)
+            self.velocity = np.zeros_like(points)
+            return x.copy()
+        dt = float(stamp) - self.stamp
+        if dt == 0:                       # same stamp again: no time has passed, keep the state
+            return self.x_hat.reshape(x.shape).copy()
+        a_d = smoothing_factor(self.d_cutoff, dt)
+        dx = (points - self.x_hat) / dt
+        self.dx_hat = a_d * dx + (1 - a_d) * self.dx_hat
+        cutoff = self.min_cutoff + self.beta * np.linalg.norm(self.dx_hat, axis=-1)
+        if cutoff_scale is not None:
+            cutoff = cutoff * np.broadcast_to(np.asarray(cutoff_scale, dtype=np.float64).reshape(-1),
+                                              cutoff.shape)
+        a = smoothing_factor(cutoff, dt)[:, None]
+        new = a * points + (1 - a) * self.x_hat
+        self.velocity = a_d * (new - self.x_hat) / dt + (1 - a_d) * self.velocity
+        self.x_hat, self.stamp = new, float(stamp)
+        return new.reshape(x.shape).copy()
+
+
+def nearest_rotation(matrices) -> np.ndarray:
+    """[...,3,3] → the nearest proper rotations (SVD, det +1): tolerates noise and reflections."""
+    m = np.asarray(matrices, dtype=np.float64)
+    u, _, vt = np.linalg.svd(m)
+    d = np.sign(np.linalg.det(u @ vt))
+    d = np.where(d == 0, 1.0, d)
+    u[..., :, 2] *= d[..., None]
+    return u @ vt
+
+
+class SO3OneEuroFilter:
+    """One Euro filter of N rotations on SO(3), never component-wise on matrices.
+
+    Per step, with R̂ the previous estimate and R the measurement: δ = log(R̂ᵀR) (rotation
+    vector in R̂'s frame, |δ| ≤ π), ω = δ/dt, ω̂ = low-pass(ω, d_cutoff), cutoff = min_cutoff +
+    beta·|ω̂| (Hz, beta in s/rad), R̂ ← R̂·exp(α·δ). exp/log go through unit quaternions
+    (scipy), so every output is a rotation to machine precision; at |δ| = π exactly either
+    direction is the same rotation and the step stays valid.
+    """
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff: float = 1.0) -> None:
+        self.min_cutoff, self.beta, self.d_cutoff = float(min_cutoff), float(beta), float(d_cutoff)
+        self.reset()
+
+    def reset(self) -> None:
+        self.r_hat: Optional[Rotation] = None
+        self.w_hat: Optional[np.ndarray] = None
+        self.stamp: Optional[float] = None
+
+    def __call__(self, rotmats, stamp: float, cutoff_scale=None) -> np.ndarray:
+        """rotmats [N,3,3] at ``stamp`` s → filtered [N,3,3] (orthonormal, det +1)."""
+        r = Rotation.from_matrix(nearest_rotation(np.asarray(rotmats).reshape(-1, 3, 3)))
+        if self.r_hat is None or stamp < self.stamp or len(r) != len(self.r_hat):
+            self.r_hat, self.stamp = r, float(stamp)
+            self.w_hat = np.zeros((len(r), 3))
+            return r.as_matrix()
+        dt = float(stamp) - self.stamp
+        if dt == 0:
+            return self.r_hat.as_matrix()
+        delta = (self.r_hat.inv() * r).as_rotvec()              # [N,3], local frame
+        a_d = smoothing_factor(self.d_cutoff, dt)
+        self.w_hat = a_d * (delta / dt) + (1 - a_d) * self.w_hat
+        cutoff = self.min_cutoff + self.beta * np.linalg.norm(self.w_hat, axis=-1)
+        if cutoff_scale is not None:
+            cutoff = cutoff * np.broadcast_to(np.asarray(cutoff_scale, dtype=np.float64).reshape(-1),
+                                              cutoff.shape)
+        a = smoothing_factor(cutoff, dt)[:, None]
+        self.r_hat = self.r_hat * Rotation.from_rotvec(a * delta)
+        self.stamp = float(stamp)
+        return self.r_hat.as_matrix()
