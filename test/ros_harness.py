@@ -48,7 +48,8 @@ class NodeProcess:
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text()
 
     def wait_for_output(self, text: str, timeout: float) -> bool:

@@ -55,6 +55,27 @@ class Client:
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, reliable)
         self.stamp = time.time()
 
+    def wait_connected(self, namespace: str = "/pare_node", timeout: float = 30.0) -> bool:
+        """Until DDS discovery has matched both directions (messages sent earlier are lost)."""
+        node = self.node
+        return self.spin(lambda: self.image_pub.get_subscription_count() > 0
+                         and self.info_pub.get_subscription_count() > 0
+                         and node.count_publishers(f"{namespace}/bodies") > 0
+                         and node.count_publishers(f"{namespace}/markers") > 0
+                         and node.count_publishers("/tf") > 0, timeout)
+
+    def prime(self, make_frame=None, timeout: float = 90.0) -> bool:
+        """Send frames until one is answered: discovery 'matched' can precede the first
+        delivered sample by a moment, and a best-effort subscription drops what comes before."""
+        make_frame = make_frame or self.image
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stamp = self.next_stamp()
+            self.send(make_frame(stamp))
+            if self.spin(lambda: self.bodies_for(stamp), 2.0):
+                return True
+        return False
+
     def close(self):
         self.executor.shutdown()
         self.node.destroy_node()
@@ -124,7 +145,12 @@ def _set_parameter(client: Client, node_name: str, name: str, value: str):
     assert future.result().results[0].successful, future.result().results[0].reason
 
 
+# Reliable image transport for the shared node: with best effort, Fast DDS drops a fragmented
+# 0.9 MB image now and then when the CPU is saturated by inference (as it would on a robot),
+# and these tests need every frame they send to arrive. The compressed-image test below runs
+# with the default best-effort profile.
 NODE_PARAMS = {
+    "image_qos.reliability": "reliable",
     "model.allow_untrained": True, "detector.kind": "fixed", "detector.fixed_boxes": TWO_PEOPLE,
     "tracker.min_hits": 1, "tracker.max_age": 0.3, "max_image_age": 0.0, "expected_rate": 1.0,
     "diagnostics_period": 0.5,
@@ -139,6 +165,8 @@ def node_and_client(tmp_path_factory):
     client = Client("pare_test_client")
     try:
         assert proc.wait_for_output("listening on", 180), proc.output()
+        assert client.wait_connected(), proc.output()
+        assert client.prime(), proc.output()
         yield proc, client
     finally:
         client.close()
@@ -241,7 +269,9 @@ def test_bad_image_is_counted_and_next_frame_served(node_and_client, reason):
 def test_bad_camera_info_is_counted(node_and_client, reason, info):
     _, client = node_and_client
     bad = client.next_stamp()
-    client.send(client.image(bad), info_msg=client.info(bad, **info))
+    client.info_pub.publish(client.info(bad, **info))
+    time.sleep(0.3)
+    client.send(client.image(bad), info=False)
     time.sleep(0.3)
     good = client.next_stamp()
     client.send(client.image(good))
@@ -279,9 +309,10 @@ def test_burst_of_100_images_keeps_latency(node_and_client):
         client.send(client.image(stamp))
     last = client.served(stamps[-1], timeout=120)
     served = sum(1 for s in stamps if client.bodies_for(s))
+    # Old frames are dropped (by DDS's depth-1 history or the node's one-slot buffer) ...
     assert served < 20, "old frames were processed instead of dropped"
+    # ... so the newest frame waits at most for the one in progress.
     assert last.latency < 2 * latency_before + 1.5, (latency_before, last.latency)
-    assert last.frames_skipped >= 1
 
 
 def test_missing_model_files_exit_nonzero_with_path(tmp_path):
@@ -299,24 +330,30 @@ def test_missing_model_files_exit_nonzero_with_path(tmp_path):
 def test_corrupt_jpeg_on_compressed_transport(tmp_path):
     from sensor_msgs.msg import CompressedImage
 
-    params = dict(NODE_PARAMS, **{"image_transport": "compressed", "model.dir": str(tmp_path / "m")})
+    params = dict(NODE_PARAMS, **{"image_transport": "compressed", "model.dir": str(tmp_path / "m"),
+                                   "image_qos.reliability": "best_effort"})
     proc = NodeProcess("pare_ros.ros.node", params, tmp_path / "log.txt",
                        remaps={"image/compressed": "/cam/image/compressed", "camera_info": "/cam/camera_info"})
     client = Client("pare_test_jpeg", compressed=True)
     try:
         assert proc.wait_for_output("listening on", 180), proc.output()
+        assert client.wait_connected(), proc.output()
         import cv2
 
+        def good_frame(stamp):
+            ok, jpeg = cv2.imencode(".jpg", np.full((H, W, 3), 90, np.uint8))
+            frame = CompressedImage(format="jpeg", data=jpeg.tobytes())
+            frame.header.stamp, frame.header.frame_id = stamp, FRAME
+            return frame
+
+        assert client.prime(good_frame), proc.output()
         bad = client.next_stamp()
         corrupt = CompressedImage(format="jpeg", data=b"\xff\xd8\xff\xe0" + bytes(500))
         corrupt.header.stamp, corrupt.header.frame_id = bad, FRAME
         client.send(corrupt)
         time.sleep(0.3)
         good = client.next_stamp()
-        ok, jpeg = cv2.imencode(".jpg", np.full((H, W, 3), 90, np.uint8))
-        frame = CompressedImage(format="jpeg", data=jpeg.tobytes())
-        frame.header.stamp, frame.header.frame_id = good, FRAME
-        client.send(frame)
+        client.send(good_frame(good))
         client.served(good)
         assert not client.bodies_for(bad)
         assert client.spin(lambda: client.counter("decode") >= 1, 10)

@@ -250,13 +250,16 @@ def painted_crop():
 
 
 def colour_backend(batch):
-    """A stand-in PARE whose part logits depend on the pixels: part j's logit is high where the
-    pixel (4×4 average) has part j's colour; background logit 2 elsewhere."""
+    """A stand-in PARE whose part logits depend on the pixels: part j's logit is high where a
+    4×4 block is flat (a painted surface, not texture) and has part j's colour; background
+    logit 2 elsewhere."""
     rgb = batch * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     pooled = torch.nn.functional.avg_pool2d(rgb, 4)                       # [N,3,56,56]
+    spread = (torch.nn.functional.avg_pool2d(rgb ** 2, 4) - pooled ** 2).clamp(min=0).sum(1).sqrt()
+    flat = torch.exp(-spread / 0.02)[:, None]                             # 1 on flat paint
     colours = torch.tensor(PART_COLOURS, dtype=torch.float32)
     dist = ((pooled[:, None] - colours[None, :, :, None, None]) ** 2).sum(2).sqrt()   # [N,24,56,56]
-    parts = 10 * torch.sigmoid((0.08 - dist) * 100)
+    parts = 10 * torch.sigmoid((0.08 - dist) * 100) * flat
     background = torch.full_like(parts[:, :1], 2.0)
     return {"pred_segm_mask": torch.cat([background, parts], 1)}
 
@@ -273,14 +276,15 @@ def test_occluding_a_part_lowers_its_visibility_only():
     assert own.min() > 0.8 and np.abs(others).max() < 0.05
     # The occluder is a textured patch confined to the region of the chosen part.
     r = occlusion_check(colour_backend, crop, part=9, seed=1)
-    x0, y0, x1, y1 = np.round(r.region).astype(int)
+    x0, y0 = np.floor(r.region[:2]).astype(int)
+    x1, y1 = np.ceil(r.region[2:]).astype(int)
     rows, cols = cell(9)
     assert x0 <= cols.start * 4 and x1 >= cols.stop * 4 and y0 <= rows.start * 4 and y1 >= rows.stop * 4
     changed = np.any(r.occluded_crop != crop, axis=2)
     assert changed[y0:y1, x0:x1].mean() > 0.9 and not changed[:y0].any() and not changed[y1:].any()
     assert r.occluded_crop[y0:y1, x0:x1].std() > 20                       # textured, not flat
     # An explicit region elsewhere leaves part 9 alone.
-    far = occlusion_check(colour_backend, crop, part=9, region=(0, 0, 40, 30))
+    far = occlusion_check(colour_backend, crop, part=9, region=(0, 0, 60, 40))   # covers cell 0
     assert far.drops[9] == pytest.approx(0, abs=1e-3) and far.drops[0] > 0.8
 
 

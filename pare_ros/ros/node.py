@@ -35,8 +35,9 @@ try:  # tf2_ros on a normal ROS 2 install; a plain /tf publisher where it is mis
 except ImportError:  # pragma: no cover - depends on the installation
     TransformBroadcaster = None
 
-INPUT_ERRORS = ("encoding", "step", "truncated", "empty", "decode", "zero_k", "size_mismatch",
-                "missing_camera_info", "stamp_backwards", "internal_error")
+INPUT_ERRORS = ("encoding", "step", "truncated", "oversized", "empty", "decode", "zero_k",
+                "size_mismatch", "missing_camera_info", "stamp_backwards", "internal_error")
+CAMERA_INFO_WAIT = 0.1   # s to wait for the CameraInfo with the image's exact stamp
 
 
 class PareNode(Node):
@@ -44,6 +45,9 @@ class PareNode(Node):
         super().__init__("pare_node")
         for param in PARAMETERS:
             self.declare_parameter(param.name, param.default, param.descriptor())
+        # The pipeline reads parameters from this snapshot, updated by the set-parameters
+        # callback, so a change applies at once (Humble has no post-set callback).
+        self._values = {param.name: self.get_parameter(param.name).value for param in PARAMETERS}
         for param in PARAMETERS:
             problem = check_choice(param.name, self.p(param.name))
             if problem:
@@ -73,7 +77,7 @@ class PareNode(Node):
 
     # -- parameters ----------------------------------------------------------------------
     def p(self, name: str):
-        return self.get_parameter(name).value
+        return self._values[name]
 
     def settings(self) -> ProcessorSettings:
         return ProcessorSettings(
@@ -90,15 +94,16 @@ class PareNode(Node):
             problem = check_choice(param.name, param.value)
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
-        # Applied after the change is accepted (rclpy calls this before storing the values).
-        self._apply_timer = self.create_timer(0.0, self._apply_parameters)
-        return SetParametersResult(successful=True)
-
-    def _apply_parameters(self) -> None:
-        self.destroy_timer(self._apply_timer)
+        previous = dict(self._values)
+        self._values.update({param.name: param.value for param in params})
+        try:
+            reconfigure(self.processor, self)
+        except ValueError as exc:
+            self._values = previous
+            return SetParametersResult(successful=False, reason=str(exc))
         self.processor.settings = self.settings()
-        reconfigure(self.processor, self)
-        self.get_logger().info("parameters updated")
+        self.get_logger().info("parameters updated: " + ", ".join(f"{p.name}={p.value!r}" for p in params))
+        return SetParametersResult(successful=True)
 
     # -- graph ---------------------------------------------------------------------------
     def _init_publishers(self) -> None:
@@ -192,9 +197,18 @@ class PareNode(Node):
                 self._reject("stamp_backwards", f"stamp {stamp:.3f} older than {self._last_stamp:.3f}")
                 return
         size = (msg.width, msg.height) if hasattr(msg, "width") else None
-        info, self._info_mode = self.info_cache.lookup(
-            msg.header.stamp, msg.header.frame_id, allow_latest=self.p("camera_info.allow_latest"),
-            image_size=size)
+        # Image and CameraInfo travel on separate topics: give the matching info a moment
+        # to arrive before falling back to the latest one.
+        deadline = time.monotonic() + CAMERA_INFO_WAIT
+        while True:
+            info, self._info_mode = self.info_cache.lookup(
+                msg.header.stamp, msg.header.frame_id, allow_latest=False, image_size=size)
+            if info is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.005)
+        if info is None and self.p("camera_info.allow_latest"):
+            info, self._info_mode = self.info_cache.lookup(
+                msg.header.stamp, msg.header.frame_id, allow_latest=True, image_size=size)
         try:
             out = self.processor.process(
                 msg, info, want_markers=self.markers_pub.get_subscription_count() > 0,

@@ -4,10 +4,12 @@ A first-order low-pass whose cutoff rises with speed: ``cutoff = min_cutoff + be
 Slow motion is smoothed hard (jitter removed), fast motion passes with little lag. Per step
 ``α = 1 / (1 + τ/dt)``, ``τ = 1/(2π·cutoff)``: any frame interval works, taken from the stamps.
 
-Both filters accept a per-element ``cutoff_scale`` in (0, 1] that multiplies the cutoff: a
-smaller cutoff gives a smaller α, so the output leans more on the filter's previous estimate
-(the prediction) and less on the new measurement. :mod:`.smoothing` sets it from PARE's part
-visibility.
+Both filters accept a per-element ``cutoff_scale`` s ∈ (0, 1]:
+``cutoff = s·(min_cutoff + s·beta·|ẋ|)``. A smaller cutoff gives a smaller α, so the output
+leans more on the filter's previous estimate (the prediction) and less on the new
+measurement. The speed gain is scaled too, so that a sudden jump of an unreliable element is
+not taken for fast motion (which would open the filter again). :mod:`.smoothing` sets s from
+PARE's part visibility.
 """
 from __future__ import annotations
 
@@ -21,6 +23,14 @@ def smoothing_factor(cutoff, dt: float) -> np.ndarray:
     """α of a first-order low-pass with ``cutoff`` Hz over ``dt`` s."""
     tau = 1.0 / (2 * np.pi * np.asarray(cutoff, dtype=np.float64))
     return 1.0 / (1.0 + tau / dt)
+
+
+def _cutoff(min_cutoff: float, beta: float, speed: np.ndarray, scale=None) -> np.ndarray:
+    """Per-element cutoff (Hz) from the filtered speed [N] and an optional scale [N] or scalar."""
+    if scale is None:
+        return min_cutoff + beta * speed
+    s = np.broadcast_to(np.asarray(scale, dtype=np.float64).reshape(-1), speed.shape)
+    return s * (min_cutoff + s * beta * speed)
 
 
 class OneEuroFilter:
@@ -58,10 +68,7 @@ class OneEuroFilter:
         a_d = smoothing_factor(self.d_cutoff, dt)
         dx = (points - self.x_hat) / dt
         self.dx_hat = a_d * dx + (1 - a_d) * self.dx_hat
-        cutoff = self.min_cutoff + self.beta * np.linalg.norm(self.dx_hat, axis=-1)
-        if cutoff_scale is not None:
-            cutoff = cutoff * np.broadcast_to(np.asarray(cutoff_scale, dtype=np.float64).reshape(-1),
-                                              cutoff.shape)
+        cutoff = _cutoff(self.min_cutoff, self.beta, np.linalg.norm(self.dx_hat, axis=-1), cutoff_scale)
         a = smoothing_factor(cutoff, dt)[:, None]
         new = a * points + (1 - a) * self.x_hat
         self.velocity = a_d * (new - self.x_hat) / dt + (1 - a_d) * self.velocity
@@ -111,10 +118,7 @@ class SO3OneEuroFilter:
         delta = (self.r_hat.inv() * r).as_rotvec()              # [N,3], local frame
         a_d = smoothing_factor(self.d_cutoff, dt)
         self.w_hat = a_d * (delta / dt) + (1 - a_d) * self.w_hat
-        cutoff = self.min_cutoff + self.beta * np.linalg.norm(self.w_hat, axis=-1)
-        if cutoff_scale is not None:
-            cutoff = cutoff * np.broadcast_to(np.asarray(cutoff_scale, dtype=np.float64).reshape(-1),
-                                              cutoff.shape)
+        cutoff = _cutoff(self.min_cutoff, self.beta, np.linalg.norm(self.w_hat, axis=-1), cutoff_scale)
         a = smoothing_factor(cutoff, dt)[:, None]
         self.r_hat = self.r_hat * Rotation.from_rotvec(a * delta)
         self.stamp = float(stamp)

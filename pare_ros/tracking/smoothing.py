@@ -14,11 +14,12 @@ For each track id a :class:`BodySmoother` keeps:
 - **root velocity** (3,) m/s: derivative of the smoothed ``transl``, low-passed at
   ``d_cutoff``; the root origin (mid-hips) moves with ``transl`` up to root rotation.
 
-**Visibility.** Joint/part j's cutoff is multiplied by ``s_j = floor + (1 − floor)·v_j``,
-v_j = PARE's ``part_visibility`` ∈ [0,1] (the same index serves joint j's position and
-rotation: PARE regresses joint j from part j's attention). A fully visible part keeps the
-tuned cutoff; an occluded one (v → 0) gets ``floor`` times it, i.e. a time constant 1/floor
-times longer: the network's guess for a hidden part moves the output only slowly, and the
+**Visibility.** Joint/part j's filter gets ``s_j = floor + (1 − floor)·v_j``, v_j = PARE's
+``part_visibility`` ∈ [0,1] (the same index serves joint j's position and rotation: PARE
+regresses joint j from part j's attention), as ``cutoff = s·(min_cutoff + s·beta·speed)``.
+A fully visible part keeps the tuned filter; an occluded one (v → 0) gets ``floor`` times the
+minimum cutoff (a time constant 1/floor times longer) and floor² times the speed gain, so the
+network's guess for a hidden part moves the output only slowly, even when it jumps, and the
 output follows the track's prediction (previous relative pose, carried by the smoothed root).
 """
 from __future__ import annotations
