@@ -87,6 +87,8 @@ def read_messages(path: str | Path, topics: Optional[set] = None) -> Iterator[Tu
     """Yield (topic, msgtype, log-time ns, rclpy message) in log-time order."""
     with Reader(Path(path)) as reader:
         connections = [c for c in reader.connections if topics is None or c.topic in topics]
+        if not connections:
+            return   # rosbags reads every connection when given none
         for connection, timestamp, data in reader.messages(connections=connections):
             yield connection.topic, connection.msgtype, timestamp, \
                 deserialize_message(bytes(data), message_class(connection.msgtype))

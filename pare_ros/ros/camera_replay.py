@@ -74,6 +74,8 @@ class CameraReplay(Node):
         self.declare_parameter("intrinsics", [0.0, 0.0, 0.0, 0.0], d("fx, fy, cx, cy; zeros: 60° FOV, centred"))
         self.declare_parameter("loop", True, d("restart at the end of the source"))
         self.declare_parameter("count", 0, d("stop after this many frames (0 = never)"))
+        self.declare_parameter("wait_for_subscribers", True,
+                               d("hold the first frame until something subscribes to the image"))
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
         self.image_pub = self.create_publisher(Image, "image", qos)
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
@@ -85,6 +87,9 @@ class CameraReplay(Node):
         self.get_logger().info(f"replaying {p('source')} at {p('rate')} Hz on {self.image_pub.topic_name}")
 
     def _tick(self) -> None:
+        if self.sent == 0 and self.get_parameter("wait_for_subscribers").value and (
+                self.image_pub.get_subscription_count() == 0 or self.info_pub.get_subscription_count() == 0):
+            return
         frame = next(self.frames, None)
         if frame is None or (self.count and self.sent >= self.count):
             self.get_logger().info(f"done after {self.sent} frames")

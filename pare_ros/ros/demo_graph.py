@@ -105,7 +105,8 @@ def run(out: Path, source: str, frames: int, rate: float, params_file: Path, ove
                                     logs["pare_node"], extra=["--params-file", str(params_file)])
         log.info("starting pare_node (log: %s) ...", logs["pare_node"])
         _wait_for(logs["pare_node"], "listening on", procs["pare_node"], timeout=300)
-        _wait_for(logs["bag_recorder"], "recording /pare_node/bodies", procs["bag_recorder"], timeout=60)
+        for topic in RECORDED[:4]:
+            _wait_for(logs["bag_recorder"], f"recording {topic} ", procs["bag_recorder"], timeout=60)
         log.info("replaying %s: %d frames at %.1f Hz", source, frames, rate)
         procs["camera_replay"] = _start("pare_ros.ros.camera_replay", {
             "source": source, "rate": rate, "count": frames, "loop": True}, logs["camera_replay"])
@@ -136,8 +137,11 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[demo] %(message)s")
+    # Reliable images: the replay publishes reliably, and with Fast DDS's default shared-memory
+    # segment (512 KiB) a larger image goes over UDP fragments, which best effort may drop on a
+    # loaded 2-core machine (see docs/troubleshooting.md).
     overrides = {"model.allow_untrained": True, "detector.kind": args.detector,
-                 "tracker.min_hits": 1, "max_image_age": 0.0}
+                 "tracker.min_hits": 1, "max_image_age": 0.0, "image_qos.reliability": "reliable"}
     return run(args.out, args.source, args.frames, args.rate, args.params_file, overrides, args.timeout)
 
 
