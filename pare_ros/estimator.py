@@ -6,6 +6,7 @@ the batch and places each body in the camera optical frame with the real intrins
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
@@ -153,6 +154,31 @@ class BodyEstimator:
         timings["postprocess"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         return Estimates(bodies, intrinsics, (width, height), timings)
+
+
+@torch.inference_mode()
+def rebuild_bodies(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate], rotmats: np.ndarray,
+                   betas: np.ndarray, transl: np.ndarray, intrinsics: Intrinsics) -> List[BodyEstimate]:
+    """Copies of ``bodies`` with new SMPL parameters (e.g. temporally smoothed) and every 3D/2D
+    field recomputed by SMPL from them, so joints, mesh and joint rotations stay consistent.
+
+    rotmats [P,24,3,3], betas [P,10], transl [P,3] (camera optical frame, m).
+    """
+    if not bodies:
+        return []
+    device = next(body_model.buffers()).device
+    r = torch.as_tensor(np.asarray(rotmats), dtype=torch.float32, device=device)
+    b = torch.as_tensor(np.asarray(betas), dtype=torch.float32, device=device)
+    t = torch.as_tensor(np.asarray(transl), dtype=torch.float32, device=device)
+    smpl = body_model(r, b)
+    joints = smpl.joints + t[:, None]
+    keypoints = smpl.joints49 + t[:, None]
+    host = {k: v.cpu().numpy() for k, v in dict(
+        rotmats=r, axis_angle=rotmat_to_axis_angle(r), betas=b, transl=t, joints3d=joints,
+        keypoints3d=keypoints, vertices=smpl.vertices + t[:, None], rest_joints=smpl.rest_joints,
+        joints2d=project(joints, intrinsics), keypoints2d=project(keypoints, intrinsics)).items()}
+    return [dataclasses.replace(body, **{k: v[i] for k, v in host.items()})
+            for i, body in enumerate(bodies)]
 
 
 def weak_perspective_keypoints(body: BodyEstimate, points_body: np.ndarray) -> np.ndarray:

@@ -53,6 +53,7 @@ def test_bag_in_bag_out(tmp_path, storage):
     assert [(b.header.stamp.sec, b.header.stamp.nanosec) for b in bodies] == [(s.sec, s.nanosec) for s in stamps]
     assert all(len(b.bodies) == 1 and b.header.frame_id == FRAME for b in bodies)
     assert list(bodies[0].intrinsics) == [300.0, 310.0, 160.0, 120.0]
+    assert not bodies[0].bodies[0].velocity_valid and bodies[-1].bodies[0].velocity_valid
     ids = {b.bodies[0].body_id for b in bodies}
     assert len(ids) == 1, "one person tracked through the bag keeps one ID"
     tf = [m for topic, _, _, m in out if topic == "/tf"]

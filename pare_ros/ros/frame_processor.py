@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..camera import Intrinsics
+from ..estimator import rebuild_bodies
 from ..overlay import render_overlay
 from .body_messages import smpl_body_array_msg, smpl_body_msg
 from .camera_info import CameraInfoError, check_image_size, has_distortion, intrinsics_from_camera_info
@@ -87,6 +88,7 @@ class FrameProcessor:
         self.vertex_parts = body_model.vertex_parts
         self._last_mesh_time = -np.inf
         self._last_estimate: Dict[int, object] = {}   # track_id → BodyEstimate (for coasting)
+        self._velocity: Dict[int, Optional[np.ndarray]] = {}
         self.warned_distortion = False
 
     # ------------------------------------------------------------------------------------
@@ -107,8 +109,24 @@ class FrameProcessor:
     def reset(self) -> None:
         self.tracker.reset()
         self._last_estimate.clear()
+        self._velocity.clear()
         if self.smoother is not None:
             self.smoother.reset()
+
+    def _smooth(self, fresh, stamp: float, intrinsics: Intrinsics) -> list:
+        """Temporal smoothing of the matched people; SMPL is re-run on the smoothed
+        parameters so that joints, TF frames and mesh stay exactly consistent."""
+        bodies = [body for _, body in fresh]
+        if self.smoother is None or not bodies:
+            return bodies
+        smoothed = [self.smoother.smooth_estimate(view.track_id, stamp, body) for view, body in fresh]
+        rebuilt = rebuild_bodies(self.estimator.body_model, bodies,
+                                 np.stack([sm.rotmats for sm in smoothed]),
+                                 np.stack([sm.betas for sm in smoothed]),
+                                 np.stack([sm.transl for sm in smoothed]), intrinsics)
+        for (view, _), sm in zip(fresh, smoothed):
+            self._velocity[view.track_id] = sm.root_velocity if sm.velocity_valid else None
+        return rebuilt
 
     # ------------------------------------------------------------------------------------
     def process(self, image_msg, info, want_markers: bool = True, want_debug: bool = False,
@@ -142,20 +160,22 @@ class FrameProcessor:
         removed = [tid for tid in self._last_estimate if tid not in live]
         for tid in removed:
             self._last_estimate.pop(tid)
+            self._velocity.pop(tid, None)
             if self.smoother is not None:
                 self.smoother.drop(tid)
-        people = []
-        for view in tracks:
-            if view.detection_index is not None:
-                self._last_estimate[view.track_id] = estimates.bodies[view.detection_index]
-            body = self._last_estimate.get(view.track_id)
-            if body is not None:
-                people.append((view, body))
+        fresh = [(view, estimates.bodies[view.detection_index]) for view in tracks
+                 if view.detection_index is not None]
+        for (view, _), body in zip(fresh, self._smooth(fresh, stamp, intrinsics)):
+            self._last_estimate[view.track_id] = body
+        # Coasting tracks keep their last (smoothed) estimate until the tracker drops them.
+        people = [(view, self._last_estimate[view.track_id]) for view in tracks
+                  if view.track_id in self._last_estimate]
         timings["track"] = time.perf_counter() - t
 
         t = time.perf_counter()
         body_msgs = [smpl_body_msg(body, track_view=view, publish_rotmats=s.publish_rotmats,
                                    publish_vertices=s.publish_vertices, image_size=(width, height),
+                                   velocity=self._velocity.get(view.track_id),
                                    velocity_frame=header.frame_id)
                      for view, body in people]
         array = smpl_body_array_msg(header, body_msgs, (width, height), intrinsics, self.smpl_model,

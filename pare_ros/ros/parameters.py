@@ -77,6 +77,8 @@ PARAMETERS = (
     Param("tracker.max_age", 0.5, "s a track coasts unmatched before deletion", dynamic=True,
           range=(0.0, 60.0)),
     Param("tracker.id_prefix", "", "prepended to body IDs (multi-camera set-ups)"),
+    Param("smoothing.enable", True, "temporal smoothing per track (One Euro on translation, "
+          "SO(3) on rotations, running-mean betas; SMPL re-run on the result) and root velocity"),
     # outputs
     Param("publish_tf", True, "broadcast body_<id> and the SMPL joint frames", dynamic=True),
     Param("tf.joint_frames", True, "include the 24 smpl_<joint>_<id> frames", dynamic=True),

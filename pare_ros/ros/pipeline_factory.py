@@ -104,8 +104,11 @@ def build_processor(node, settings: ProcessorSettings) -> Tuple[FrameProcessor, 
         raise StartupError(str(exc)) from exc
     device = p("device")
     label = f"pare-hrnet_w32/pytorch-{device}-fp32"
+    from ..tracking import BodySmoother
+
+    smoother = BodySmoother() if p("smoothing.enable") else None
     processor = FrameProcessor(estimator, detector, make_tracker(node), settings,
-                               smpl_model=p("smpl.gender"), estimator_name=label)
+                               smpl_model=p("smpl.gender"), estimator_name=label, smoother=smoother)
     return processor, label, report
 
 
