@@ -376,3 +376,18 @@ def test_launch_file_declares_the_node():
     assert isinstance(description, LaunchDescription)
     nodes = [e for e in description.entities if isinstance(e, launch_ros.actions.Node)]
     assert any(n.node_executable == "pare_node" for n in nodes)
+
+
+def test_topic_detector_without_vision_msgs_fails_clearly(tmp_path):
+    try:
+        import vision_msgs  # noqa: F401
+        pytest.skip("vision_msgs is installed here; the start-up error cannot occur")
+    except ImportError:
+        pass
+    proc = NodeProcess("pare_ros.ros.node", {"model.allow_untrained": True, "detector.kind": "topic"},
+                       tmp_path / "log.txt")
+    try:
+        proc.proc.wait(timeout=120)
+    finally:
+        code = proc.stop()
+    assert code == 1 and "vision_msgs" in proc.output() and "Traceback" not in proc.output()

@@ -130,9 +130,10 @@ class FrameProcessor:
 
     # ------------------------------------------------------------------------------------
     def process(self, image_msg, info, want_markers: bool = True, want_debug: bool = False,
-                now: Optional[float] = None) -> FrameOutputs:
-        """Run the pipeline on one frame. Raises :class:`FrameError` for bad input (nothing
-        is published for that frame; the caller counts ``reason``)."""
+                now: Optional[float] = None, detections=None) -> FrameOutputs:
+        """Run the pipeline on one frame. ``detections`` (boxes/scores from an upstream
+        detector topic) replace the built-in detector. Raises :class:`FrameError` for bad
+        input (nothing is published for that frame; the caller counts ``reason``)."""
         s = self.settings
         timings: Dict[str, float] = {}
         t = time.perf_counter()
@@ -147,15 +148,23 @@ class FrameProcessor:
         stamp = stamp_seconds(header.stamp)
 
         t = time.perf_counter()
-        detections = self.detector.detect(rgb)
+        if detections is None:
+            detections = self.detector.detect(rgb)
         timings["detect"] = time.perf_counter() - t
 
-        estimates = self.estimator.estimate(rgb, detections.boxes, intrinsics, color_order="rgb",
-                                            scores=detections.scores)
-        timings.update({k: v for k, v in estimates.timings.items() if k != "total"})
-
+        # Track first, then run PARE only on the detections that belong to a track: low-score
+        # boxes (ByteTrack's second stage) extend tracks but never start one, and unmatched
+        # false positives cost no inference.
         t = time.perf_counter()
         tracks = self.tracker.update(detections.boxes, detections.scores, stamp, image_size=(width, height))
+        timings["track"] = time.perf_counter() - t
+        matched = sorted({view.detection_index for view in tracks if view.detection_index is not None})
+        estimates = self.estimator.estimate(rgb, detections.boxes[matched], intrinsics, color_order="rgb",
+                                            scores=detections.scores[matched])
+        timings.update({k: v for k, v in estimates.timings.items() if k != "total"})
+        by_detection = dict(zip(matched, estimates.bodies))
+
+        t = time.perf_counter()
         live = {view.track_id for view in tracks}
         removed = [tid for tid in self._last_estimate if tid not in live]
         for tid in removed:
@@ -163,14 +172,14 @@ class FrameProcessor:
             self._velocity.pop(tid, None)
             if self.smoother is not None:
                 self.smoother.drop(tid)
-        fresh = [(view, estimates.bodies[view.detection_index]) for view in tracks
+        fresh = [(view, by_detection[view.detection_index]) for view in tracks
                  if view.detection_index is not None]
         for (view, _), body in zip(fresh, self._smooth(fresh, stamp, intrinsics)):
             self._last_estimate[view.track_id] = body
         # Coasting tracks keep their last (smoothed) estimate until the tracker drops them.
         people = [(view, self._last_estimate[view.track_id]) for view in tracks
                   if view.track_id in self._last_estimate]
-        timings["track"] = time.perf_counter() - t
+        timings["smooth"] = time.perf_counter() - t
 
         t = time.perf_counter()
         body_msgs = [smpl_body_msg(body, track_view=view, publish_rotmats=s.publish_rotmats,

@@ -6,6 +6,7 @@ callbacks never block and latency never grows (older frames are dropped and coun
 """
 from __future__ import annotations
 
+import collections
 import sys
 import threading
 import time
@@ -53,7 +54,8 @@ class PareNode(Node):
             if problem:
                 raise StartupError(problem)
 
-        self.counters = Counters(*INPUT_ERRORS, "stale", "overrun", "processed", "published")
+        self.counters = Counters(*INPUT_ERRORS, "stale", "overrun", "processed", "published",
+                                 "missing_detections")
         self.latency = LatencyTracker()
         self.image_rate, self.output_rate = RateTracker(), RateTracker()
         self.processor, self.backend_label, self.report = build_processor(self, self.settings())
@@ -134,9 +136,44 @@ class PareNode(Node):
         else:
             self.image_sub = self.create_subscription(Image, "image", self._on_image, image_qos)
         self.info_sub = self.create_subscription(CameraInfo, "camera_info", self.info_cache.add, info_qos)
+        self._upstream = collections.OrderedDict()      # stamp (ns) → Detection2DArray
+        if self.p("detector.kind") == "topic":
+            try:
+                from vision_msgs.msg import Detection2DArray
+            except ImportError as exc:
+                raise StartupError("detector.kind 'topic' needs the vision_msgs package "
+                                   "(e.g. apt install ros-$ROS_DISTRO-vision-msgs)") from exc
+            self.create_subscription(Detection2DArray, "detections", self._on_detections,
+                                     QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.get_logger().info(f"listening on {self.image_sub.topic_name} and {self.info_sub.topic_name}")
 
     # -- input ---------------------------------------------------------------------------
+    def _on_detections(self, msg) -> None:
+        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        self._upstream[stamp] = msg
+        while len(self._upstream) > 30:
+            self._upstream.popitem(last=False)
+
+    def _upstream_detections(self, msg, size):
+        """Boxes from the upstream detector for this image's stamp (waiting briefly for them);
+        nobody when they do not come."""
+        from ..detection.detection2d import boxes_from_detection2d_array
+
+        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        deadline = time.monotonic() + CAMERA_INFO_WAIT
+        while stamp not in self._upstream and time.monotonic() < deadline:
+            time.sleep(0.005)
+        upstream = self._upstream.get(stamp)
+        if upstream is None:
+            self.counters.increment("missing_detections")
+            from ..detection.base import Detections
+
+            return Detections()
+        return boxes_from_detection2d_array(upstream, image_size=size,
+                                            score_threshold=float(self.p("detector.score_threshold")),
+                                            min_box_height=float(self.p("detector.min_box_height")),
+                                            max_people=int(self.p("detector.max_people")))
+
     def _on_image(self, msg) -> None:
         self.image_rate.tick()
         with self._slot_lock:
@@ -209,10 +246,11 @@ class PareNode(Node):
         if info is None and self.p("camera_info.allow_latest"):
             info, self._info_mode = self.info_cache.lookup(
                 msg.header.stamp, msg.header.frame_id, allow_latest=True, image_size=size)
+        detections = self._upstream_detections(msg, size) if self.p("detector.kind") == "topic" else None
         try:
             out = self.processor.process(
                 msg, info, want_markers=self.markers_pub.get_subscription_count() > 0,
-                want_debug=self.debug_pub.get_subscription_count() > 0)
+                want_debug=self.debug_pub.get_subscription_count() > 0, detections=detections)
         except FrameError as exc:
             self._reject(exc.reason, str(exc))
             return

@@ -62,15 +62,20 @@ PARAMETERS = (
     Param("smpl.model_dir", "", "SMPL files directory (default: model.dir)"),
     Param("smpl.gender", "neutral", "SMPL model variant", choices=("neutral", "male", "female")),
     # people
-    Param("detector.kind", "hog", "person detector", choices=("hog", "yolo", "full_frame", "fixed")),
+    Param("detector.kind", "hog", "person detector ('topic': vision_msgs/Detection2DArray on "
+          "'detections', matched to images by stamp)", choices=("hog", "yolo", "full_frame", "fixed", "topic")),
     Param("detector.fixed_boxes", "", "kind 'fixed': person boxes 'x0,y0,x1,y1;...' in pixels "
           "(empty: nobody)", dynamic=True),
     Param("detector.model_path", "", "YOLO ONNX file (default: model/detector/yolov8n.onnx)"),
-    Param("detector.score_threshold", 0.5, "person score threshold", dynamic=True, range=(0.0, 1.0)),
+    Param("detector.score_threshold", 0.1, "lowest person score passed on; boxes below "
+          "tracker.high_score only extend existing tracks (ByteTrack's second stage)",
+          dynamic=True, range=(0.0, 1.0)),
     Param("detector.nms_iou", 0.45, "non-maximum suppression IoU", dynamic=True, range=(0.0, 1.0)),
     Param("detector.max_people", 8, "at most this many people per image", dynamic=True, range=(1, 64)),
     Param("detector.min_box_height", 48.0, "px; smaller people are ignored", dynamic=True,
           range=(0.0, 10000.0)),
+    Param("tracker.high_score", 0.5, "detections at or above this score are matched first and "
+          "may start tracks", dynamic=True, range=(0.0, 1.0)),
     Param("tracker.iou_threshold", 0.3, "IoU gate for matching detections to tracks", dynamic=True,
           range=(0.0, 1.0)),
     Param("tracker.min_hits", 3, "matches before a track is confirmed", dynamic=True, range=(1, 100)),

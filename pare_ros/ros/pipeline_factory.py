@@ -31,7 +31,7 @@ def detector_params(node) -> dict:
 def tracker_params(node) -> dict:
     p = node.p
     return dict(iou_threshold=float(p("tracker.iou_threshold")), min_hits=int(p("tracker.min_hits")),
-                max_age=float(p("tracker.max_age")))
+                max_age=float(p("tracker.max_age")), high_score=float(p("tracker.high_score")))
 
 
 def parse_boxes(text: str) -> list:
@@ -67,8 +67,20 @@ class FixedBoxesDetector:
         return Detections(np.concatenate(boxes)[: self.max_people], np.concatenate(scores)[: self.max_people])
 
 
+class UpstreamDetections:
+    """Detector kind 'topic': boxes come with each frame from an upstream detector topic
+    (the node passes them to ``FrameProcessor.process``); on its own it sees nobody."""
+
+    def detect(self, image_rgb):
+        from ..detection.base import Detections
+
+        return Detections()
+
+
 def make_detector(node):
     params = detector_params(node)
+    if node.p("detector.kind") == "topic":
+        return UpstreamDetections()
     if node.p("detector.kind") == "fixed":
         return FixedBoxesDetector(parse_boxes(node.p("detector.fixed_boxes")),
                                   params["min_box_height"], params["max_people"])
