@@ -9,9 +9,14 @@ Order for ``kind="auto"``:
 3. CPU: ONNX Runtime when an ONNX model is available and ``onnxruntime`` imports, else PyTorch.
 
 Why ONNX Runtime before PyTorch on CPU: measured on this project's 2-core development machine
-(torch 2.13 CPU, onnxruntime 1.31, PARE HRNet-W32, median of 3 after warm-up) a batch of 1
-takes 0.49 s with ONNX Runtime vs 1.04 s with PyTorch, a batch of 4 0.94 s vs 1.27 s;
-outputs agree to < 1e-5 (see docs/backends.md and test/test_backends.py).
+(torch 2.13 CPU with 2 threads, onnxruntime 1.31 with its default threads, PARE HRNet-W32
+fp32, interleaved runs, 10 iterations after warm-up) the network forward takes, p50:
+
+    batch 1: ONNX Runtime 224 ms vs PyTorch 398 ms   (1.8x)
+    batch 4: ONNX Runtime 862 ms vs PyTorch 1187 ms  (1.4x)
+
+and in the full pipeline (scripts/benchmark.py, 5 frames) 276/984/1694 ms vs 329/1109/2365 ms
+for 1/4/8 people. Outputs agree to < 1e-4 (part logits < 1e-3; test/test_backends.py).
 
 :func:`select_backend` returns the backend and a one-line reason for the start-up log that
 also says why each faster option was skipped.
@@ -127,7 +132,7 @@ def select_backend(kind: str = "auto", model: Optional[nn.Module] = None,
             from .onnxruntime_backend import OnnxRuntimeBackend
 
             backend = OnnxRuntimeBackend(onnx_path, intra_op_threads=intra_op_threads)
-            return backend, reason(f"ONNX Runtime CPU ({onnx_path}; ~2x faster than PyTorch CPU here)")
+            return backend, reason(f"ONNX Runtime CPU ({onnx_path}; 1.4-1.8x faster than PyTorch on CPU)")
 
     if kind in ("auto", "torch-cpu"):
         if model is None:
