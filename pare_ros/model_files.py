@@ -154,6 +154,15 @@ def require(key: str, root: str | Path | None = None) -> Path:
     raise MissingModelFileError("\n".join(lines))
 
 
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks (model files are hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def verify_sha256(key: str, path: str | Path) -> Optional[bool]:
     """Check ``path`` against the manifest's SHA-256 of ``key``.
 
@@ -163,12 +172,9 @@ def verify_sha256(key: str, path: str | Path) -> Optional[bool]:
     expected = entry(key).sha256
     if not expected:
         return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest().lower() != expected.lower():
-        raise ModelFileHashError(f"{path}: SHA-256 {digest.hexdigest()} differs from the expected "
+    found = sha256_file(path)
+    if found.lower() != expected.lower():
+        raise ModelFileHashError(f"{path}: SHA-256 {found} differs from the expected "
                                  f"{expected} for {key!r} (wrong version or damaged download)")
     return True
 

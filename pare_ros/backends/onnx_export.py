@@ -23,7 +23,6 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import sys
 import warnings
@@ -34,6 +33,7 @@ import torch
 from torch import nn
 
 from .contract import INPUT_NAME, OUTPUT_NAMES, OUTPUT_SHAPES
+from ..model_files import sha256_file
 
 OPSET = 17
 DEFAULT_OUT = Path("model/onnx/pare_hrnet_w32.onnx")
@@ -49,14 +49,6 @@ class ContractWrapper(nn.Module):
     def forward(self, images: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         out = self.model(images)
         return tuple(out[name] for name in OUTPUT_NAMES)
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _pin_output_shapes(proto) -> None:

@@ -31,7 +31,6 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -42,6 +41,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from .contract import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAMES, check_io
+from ..model_files import sha256_file
 
 SIDECAR_VERSION = 1
 
@@ -56,14 +56,6 @@ class EngineNotReadyError(RuntimeError):
 
 class EngineBuildError(RuntimeError):
     """TensorRT failed to parse the ONNX model or to build the engine."""
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from typing import Iterator, List
 import cv2
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy
@@ -21,6 +20,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from ..camera import Intrinsics
 from ..inference_cli import load_image_rgb
+from .spin import spin_until_shutdown
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -110,16 +110,7 @@ class CameraReplay(Node):
 
 def main(argv=None) -> int:
     rclpy.init(args=argv)
-    node = CameraReplay()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, SystemExit, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return spin_until_shutdown(CameraReplay())
 
 if __name__ == "__main__":
     sys.exit(main())

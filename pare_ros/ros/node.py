@@ -15,7 +15,6 @@ from typing import Optional
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
@@ -29,6 +28,7 @@ from .camera_info import CameraInfoCache
 from .frame_processor import FrameError, FrameProcessor, ProcessorSettings, stamp_seconds
 from .parameters import PARAMETERS, check_choice
 from .pipeline_factory import StartupError, build_processor, reconfigure
+from .spin import spin_until_shutdown
 from .stats import Counters, LatencyTracker, RateTracker, diagnostic_status
 
 try:  # tf2_ros on a normal ROS 2 install; a plain /tf publisher where it is missing
@@ -337,15 +337,7 @@ def main(argv=None) -> int:
         logger.fatal(f"cannot start: {exc}")
         rclpy.try_shutdown()
         return 1
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_until_shutdown(node, on_exit=node.shutdown)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,12 @@ import sys
 import threading
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from .bag_io import BagWriter, message_class
+from .spin import spin_until_shutdown
 
 
 class Recorder(Node):
@@ -63,16 +63,7 @@ class Recorder(Node):
 def main(argv=None) -> int:
     rclpy.init(args=argv)
     node = Recorder()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, SystemExit, ExternalShutdownException):
-        pass
-    finally:
-        node.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
+    return spin_until_shutdown(node, on_exit=node.close)
 
 if __name__ == "__main__":
     sys.exit(main())
