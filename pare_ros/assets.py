@@ -31,14 +31,16 @@ class AssetReport:
     smpl_dir: str
     gender: str
     missing: List[str] = field(default_factory=list)
+    backend: str = ""               # inference backend and why it was chosen
 
     @property
     def meaningless(self) -> bool:
         return bool(self.missing)
 
     def banner(self) -> str:
+        backend = f"\nbackend: {self.backend}" if self.backend else ""
         if not self.missing:
-            return f"PARE checkpoint {self.checkpoint}; SMPL ({self.gender}) from {self.smpl_dir}"
+            return f"PARE checkpoint {self.checkpoint}; SMPL ({self.gender}) from {self.smpl_dir}{backend}"
         lines = ["*" * 78,
                  "*  RESULTS ARE MEANINGLESS: running with stand-ins for missing model files.",
                  f"*  network: {self.checkpoint}",
@@ -46,7 +48,7 @@ class AssetReport:
                  "*  Provide these files to get real estimates (see model/README.md):"]
         lines += [f"*    - {m}" for m in self.missing]
         lines.append("*" * 78)
-        return "\n".join(lines)
+        return "\n".join(lines) + backend
 
 
 def synthetic_smpl_dir(gender: str = "neutral") -> Path:

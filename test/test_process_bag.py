@@ -71,3 +71,21 @@ def test_command_line_errors(tmp_path, capsys):
                  "--camera-info-topic", "/cam/camera_info", "--set", "model.allow_untrained=true",
                  "--set", "detector.kind=full_frame", "--set", "tracker.min_hits=1"]) == 0
     assert main([str(tmp_path / "in"), str(tmp_path / "o3"), "--set", "no.such.param=1"]) == 1
+
+
+def test_backend_parameter_selects_onnxruntime_and_refuses_missing_tensorrt(tmp_path):
+    from pare_ros.assets import untrained_network
+    from pare_ros.backends.onnx_export import export_onnx
+    from pare_ros.ros.pipeline_factory import StartupError
+
+    onnx_path = tmp_path / "pare.onnx"
+    export_onnx(untrained_network(), onnx_path, {"checkpoint": "untrained"})
+    _write_input_bag(tmp_path / "in", "mcap", frames=1, bad_frame=False)
+    params = ParamSource(overrides=dict(PARAMS, backend="onnxruntime", **{"model.onnx_path": str(onnx_path)}))
+    counts = process_bag(tmp_path / "in", tmp_path / "out", "/cam/image", "/cam/camera_info", params)
+    assert counts["processed"] == 1 and counts["people"] == 1
+    (bodies,) = [m for t, _, _, m in read_messages(tmp_path / "out") if t == "/pare_node/bodies"]
+    assert bodies.estimator == "pare-hrnet_w32/onnxruntime-cpu"
+    with pytest.raises(StartupError, match="tensorrt"):
+        process_bag(tmp_path / "in", tmp_path / "out2", "/cam/image", "/cam/camera_info",
+                    ParamSource(overrides=dict(PARAMS, backend="tensorrt")))

@@ -50,7 +50,15 @@ PARAMETERS = (
     Param("max_rate", 0.0, "Hz cap on inference; 0 = as fast as possible", dynamic=True,
           range=(0.0, 1000.0)),
     # model
-    Param("backend", "auto", "inference backend", choices=("auto", "pytorch")),
+    Param("backend", "auto", "inference backend; auto = TensorRT, else PyTorch CUDA, else ONNX "
+          "Runtime (when model.onnx_path exists), else PyTorch CPU (reason logged)",
+          choices=("auto", "tensorrt", "torch-cuda", "onnxruntime", "torch-cpu")),
+    Param("model.onnx_path", "", "exported PARE ONNX for ONNX Runtime/TensorRT (default: "
+          "model/onnx/pare_hrnet_w32.onnx; python -m pare_ros.backends.onnx_export)"),
+    Param("model.precision", "fp16", "GPU precision (CPU backends always run fp32)", choices=("fp16", "fp32")),
+    Param("model.max_batch", 8, "people per inference (TensorRT profile / CUDA graph buckets)", range=(1, 64)),
+    Param("model.engine_policy", "never", "missing/stale TensorRT engine: 'never' = refuse with the "
+          "build command, 'auto' = build it at start-up (minutes)", choices=("never", "auto")),
     Param("device", "cpu", "torch device for the network and SMPL (cpu, cuda, cuda:1)"),
     Param("model.dir", "", "model directory (default: $PARE_ROS_MODEL_DIR or the package's model/)"),
     Param("model.checkpoint", "", "PARE .ckpt or mmhuman3d .pth (default: first official one found)"),

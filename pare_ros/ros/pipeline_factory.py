@@ -6,7 +6,9 @@ from typing import Tuple
 
 import numpy as np
 
+from .. import model_files
 from ..assets import AssetReport, build_estimator
+from ..backends.select import BackendUnavailable, select_backend
 from ..model_files import MissingModelFileError
 from ..network import CheckpointError, UnsupportedConfigError
 from ..safe_load import CorruptFileError, UnsafeFileError
@@ -102,8 +104,6 @@ def build_processor(node, settings: ProcessorSettings) -> Tuple[FrameProcessor, 
         StartupError: a model file is missing or unusable, or a parameter is invalid.
     """
     p = node.p
-    if p("backend") not in ("auto", "pytorch"):
-        raise StartupError(f"backend {p('backend')!r} is not available in this build")
     try:
         estimator, report = build_estimator(
             checkpoint=_path(p("model.checkpoint")), config=_path(p("model.config")),
@@ -111,11 +111,19 @@ def build_processor(node, settings: ProcessorSettings) -> Tuple[FrameProcessor, 
             gender=p("smpl.gender"), box_scale=float(p("model.box_scale")), device=p("device"),
             allow_untrained=bool(p("model.allow_untrained")))
         detector = make_detector(node)
+        estimator.backend, reason = select_backend(
+            p("backend"), model=estimator.backend,
+            onnx_path=_path(p("model.onnx_path")) or model_files.resolve("pare_onnx", _path(p("model.dir"))),
+            precision=p("model.precision"), max_batch=int(p("model.max_batch")),
+            engine_policy=p("model.engine_policy"))
     except (MissingModelFileError, FileNotFoundError, CheckpointError, CorruptFileError,
-            UnsafeFileError, UnsupportedConfigError, ValueError) as exc:
+            UnsafeFileError, UnsupportedConfigError, BackendUnavailable, ValueError,
+            RuntimeError) as exc:
         raise StartupError(str(exc)) from exc
-    device = p("device")
-    label = f"pare-hrnet_w32/pytorch-{device}-fp32"
+    report.backend = reason
+    short = {"TorchBackend": f"pytorch-{p('device')}", "OnnxRuntimeBackend": "onnxruntime-cpu",
+             "TensorRTBackend": f"tensorrt-{p('model.precision')}"}
+    label = f"pare-hrnet_w32/{short.get(type(estimator.backend).__name__, type(estimator.backend).__name__)}"
     from ..tracking import BodySmoother
 
     smoother = BodySmoother() if p("smoothing.enable") else None
