@@ -36,7 +36,6 @@ setup(
     entry_points={
         "console_scripts": [
             "pare-ros=pare_ros.cli:main",
-            "pare-train=pare_training.cli:main",
         ]
     },
 )

@@ -10,4 +10,4 @@ if [ -f "$REPO/install/setup.bash" ]; then
   source "$REPO/install/setup.bash"
   set -u
 fi
-export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$REPO:$REPO/training${PYTHONPATH:+:$PYTHONPATH}"
