@@ -1,0 +1,4 @@
+"""Offline training/evaluation tools for PARE (metrics, HumanData reader, augmentation, losses).
+
+Kept free of heavy imports: import the submodules (``pare_training.metrics`` ...) directly.
+"""
