@@ -99,7 +99,9 @@ class PareNode(Node):
         previous = dict(self._values)
         self._values.update({param.name: param.value for param in params})
         try:
-            reconfigure(self.processor, self)
+            # Rebuild the detector (a new ONNX Runtime session for YOLO) only when needed.
+            if any(param.name.startswith(("detector.", "tracker.")) for param in params):
+                reconfigure(self.processor, self)
         except ValueError as exc:
             self._values = previous
             return SetParametersResult(successful=False, reason=str(exc))
