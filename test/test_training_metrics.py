@@ -98,3 +98,14 @@ def test_evaluate_meshes_root_before_selection():
     torch.testing.assert_close(rel[:, 13], gt[:, 10] - gt[:, 0])    # head top last
     v = torch.zeros(2, 6890, 3)
     assert "pve" in metrics.evaluate_meshes(pred, gt, v, v + 0.001)
+
+
+def test_pw3d_occluded_sequences_from_image_paths():
+    from pare_training.evaluate import pw3d_occluded
+
+    flags = pw3d_occluded(["imageFiles/courtyard_backpack_00/image_00000.jpg",
+                           "imageFiles/downtown_walking_00/image_00010.jpg",
+                           "imageFiles/outdoors_slalom_01/image_00003.jpg",
+                           "imageFiles/flat_guitar_01/image_00100.jpg",
+                           "imageFiles/courtyard_basketball_00/image_00001.jpg"])
+    assert flags.tolist() == [True, False, True, True, True]

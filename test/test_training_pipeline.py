@@ -44,6 +44,10 @@ def test_pipeline_produces_artefacts_and_lowers_the_error(run):
 
     before = json.loads((out / "eval_initial" / "metrics.json").read_text())
     after = json.loads((out / "eval_trained" / "metrics.json").read_text())
+    import cv2
+
+    plot = cv2.imread(str(out / "eval_trained" / "error_vs_visibility.png"))
+    assert plot is not None and plot.shape[0] > 100, "error-vs-visibility plot missing"
     assert before["frames"] == after["frames"] == 4
     for k in ("mpjpe", "pa_mpjpe"):
         assert after["mean"][k] < before["mean"][k] - MARGIN_MM, (k, before["mean"], after["mean"])
