@@ -347,23 +347,21 @@ class TensorRTBackend:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pare_ros.backends.tensorrt_engine",
                                      description="Build TensorRT engines for PARE.")
+    # Options that define an engine, shared by both sub-commands.
+    spec_args = argparse.ArgumentParser(add_help=False)
+    spec_args.add_argument("--onnx", type=Path, required=True)
+    spec_args.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
+    spec_args.add_argument("--max-batch", type=int, default=8)
+    spec_args.add_argument("--opt-batch", type=int, default=None)
     sub = parser.add_subparsers(dest="command", required=True)
-    build = sub.add_parser("build", help="ONNX → TensorRT engine + JSON sidecar")
-    build.add_argument("--onnx", type=Path, required=True)
+    build = sub.add_parser("build", parents=[spec_args], help="ONNX → TensorRT engine + JSON sidecar")
     build.add_argument("--out", type=Path, required=True)
-    build.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
-    build.add_argument("--max-batch", type=int, default=8)
-    build.add_argument("--opt-batch", type=int, default=None)
     build.add_argument("--min-batch", type=int, default=1)
     build.add_argument("--workspace-gb", type=float, default=2.0)
     build.add_argument("--timing-cache", type=Path, default=None,
                        help="timing cache file (default: timing.cache next to the engine)")
-    check = sub.add_parser("check", help="say whether an engine can be reused here")
-    check.add_argument("--onnx", type=Path, required=True)
+    check = sub.add_parser("check", parents=[spec_args], help="say whether an engine can be reused here")
     check.add_argument("--engine", type=Path, required=True)
-    check.add_argument("--precision", choices=("fp16", "fp32"), default="fp16")
-    check.add_argument("--max-batch", type=int, default=8)
-    check.add_argument("--opt-batch", type=int, default=None)
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
