@@ -73,16 +73,19 @@ class BodyEstimator:
         body_model: a :class:`pare_ros.body_model.BodyModel`.
         box_scale: crop side = box_scale · max(box w, h); 1.0 as in PARE's demo.
         device: where crops are sent and SMPL runs.
+        crop_on_device: on CUDA, warp all people in one batched op on the GPU (default) instead
+            of one OpenCV warp per person on the CPU.
     """
 
     def __init__(self, backend: Backend, body_model: torch.nn.Module, box_scale: float = 1.0,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", crop_on_device: bool = True) -> None:
         if box_scale <= 0:
             raise ValueError("box_scale must be positive")
         self.backend = backend
         self.body_model = body_model
         self.box_scale = box_scale
         self.device = torch.device(device)
+        self.crop_on_device = crop_on_device
 
     @torch.inference_mode()
     def estimate(
@@ -107,14 +110,14 @@ class BodyEstimator:
             return Estimates([], intrinsics, (width, height), {"total": time.perf_counter() - t0})
 
         crops = [box_to_crop(b, self.box_scale) for b in boxes]
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and self.crop_on_device:
             # One batched warp of all people on the GPU (matches OpenCV to 1 grey level);
             # the image crosses to the device once.
             from .backends.gpu_preprocess import crop_batch
 
             batch = crop_batch(torch.from_numpy(rgb).to(self.device, non_blocking=True), crops)
         else:
-            batch = normalize_crops(np.stack([crop_image(rgb, c) for c in crops]))
+            batch = normalize_crops(np.stack([crop_image(rgb, c) for c in crops])).to(self.device)
         timings["crop"] = time.perf_counter() - t0
 
         t = time.perf_counter()

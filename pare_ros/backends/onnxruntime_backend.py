@@ -36,6 +36,7 @@ class OnnxRuntimeBackend:
                 f"`python -m pare_ros.backends.onnx_export --out {self.path}`")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if intra_op_threads:
             options.intra_op_num_threads = int(intra_op_threads)
         self.providers = list(providers or ["CPUExecutionProvider"])
