@@ -240,6 +240,65 @@ def test_people_who_leave_get_their_markers_deleted(node_and_client):
     _set_parameter(client, "/pare_node", "detector.fixed_boxes", TWO_PEOPLE)
 
 
+def _call_service(client: Client, srv_type, name: str, request):
+    cli = client.node.create_client(srv_type, name)
+    assert client.spin(cli.service_is_ready, 30), f"service {name} not available"
+    future = cli.call_async(request)
+    assert client.spin(future.done, 30), f"no reply from {name}"
+    return future.result()
+
+
+def _output_value(client: Client, key: str):
+    for array in reversed(client.diagnostics):
+        for status in array.status:
+            if status.name.endswith("/output"):
+                for kv in status.values:
+                    if kv.key == key:
+                        return kv.value
+    return None
+
+
+def test_enable_service_pauses_and_resumes_inference(node_and_client):
+    from std_srvs.srv import SetBool
+
+    _, client = node_and_client
+    reply = _call_service(client, SetBool, "/pare_node/enable", SetBool.Request(data=False))
+    assert reply.success and "paused" in reply.message
+    try:
+        paused = []
+        for _ in range(3):
+            stamp = client.next_stamp()
+            client.send(client.image(stamp))
+            paused.append(stamp)
+            client.spin(lambda: False, 0.5)
+        assert client.spin(lambda: int(_output_value(client, "frames dropped while paused") or 0) >= 1, 20)
+        assert _output_value(client, "enabled") == "False"
+        assert not any(client.bodies_for(s) for s in paused), "bodies published while paused"
+    finally:
+        assert _call_service(client, SetBool, "/pare_node/enable", SetBool.Request(data=True)).success
+    stamp = client.next_stamp()
+    client.send(client.image(stamp))
+    assert len(client.served(stamp).bodies) == 2
+
+
+def test_reset_tracks_service_gives_new_ids_and_deletes_old_markers(node_and_client):
+    from std_srvs.srv import Trigger
+
+    _, client = node_and_client
+    stamp = client.next_stamp()
+    client.send(client.image(stamp))
+    before = {b.track_id: b.body_id for b in client.served(stamp).bodies}
+    assert len(before) == 2
+    assert _call_service(client, Trigger, "/pare_node/reset_tracks", Trigger.Request()).success
+    stamp = client.next_stamp()
+    client.send(client.image(stamp))
+    after = {b.track_id: b.body_id for b in client.served(stamp).bodies}
+    assert len(after) == 2
+    assert not set(after) & set(before) and not set(after.values()) & set(before.values())
+    assert client.spin(lambda: {m.id for a in client.markers for m in a.markers
+                                if m.action == m.DELETE} >= set(before), 30)
+
+
 BAD_FRAMES = {
     "encoding": lambda c, s: c.image(s, encoding="yuv422"),
     "step": lambda c, s: c.image(s, step=W * 3 - 7),

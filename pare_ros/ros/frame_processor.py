@@ -89,6 +89,7 @@ class FrameProcessor:
         self._last_mesh_time = -np.inf
         self._last_estimate: Dict[int, object] = {}   # track_id → BodyEstimate (for coasting)
         self._velocity: Dict[int, Optional[np.ndarray]] = {}
+        self._dropped_by_reset: List[int] = []   # their markers are deleted with the next frame
         self.warned_distortion = False
 
     # ------------------------------------------------------------------------------------
@@ -107,7 +108,10 @@ class FrameProcessor:
             raise FrameError(exc.reason, str(exc)) from exc
 
     def reset(self) -> None:
+        """Forget every track (new IDs from the next frame on); the dropped tracks' markers
+        are deleted with the next frame's output."""
         self.tracker.reset()
+        self._dropped_by_reset += [tid for tid in self._last_estimate if tid not in self._dropped_by_reset]
         self._last_estimate.clear()
         self._velocity.clear()
         if self.smoother is not None:
@@ -166,9 +170,10 @@ class FrameProcessor:
 
         t = time.perf_counter()
         live = {view.track_id for view in tracks}
-        removed = [tid for tid in self._last_estimate if tid not in live]
+        removed = [tid for tid in self._last_estimate if tid not in live] + self._dropped_by_reset
+        self._dropped_by_reset = []
         for tid in removed:
-            self._last_estimate.pop(tid)
+            self._last_estimate.pop(tid, None)
             self._velocity.pop(tid, None)
             if self.smoother is not None:
                 self.smoother.drop(tid)

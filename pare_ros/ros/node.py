@@ -21,6 +21,7 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
                        qos_profile_system_default)
 from rcl_interfaces.msg import SetParametersResult
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import MarkerArray
 
 from ..msg import SmplBodyArray
@@ -55,7 +56,7 @@ class PareNode(Node):
                 raise StartupError(problem)
 
         self.counters = Counters(*INPUT_ERRORS, "stale", "overrun", "processed", "published",
-                                 "missing_detections")
+                                 "missing_detections", "paused")
         self.latency = LatencyTracker()
         self.image_rate, self.output_rate = RateTracker(), RateTracker()
         self.processor, self.backend_label, self.report = build_processor(self, self.settings())
@@ -72,6 +73,10 @@ class PareNode(Node):
         self._skipped_since_publish = 0
         self._people = 0
         self._info_mode = "none"
+        self._enabled = True
+        self._processor_lock = threading.Lock()   # the worker's frame vs. service-requested resets
+        self.create_service(Trigger, "~/reset_tracks", self._on_reset_tracks)
+        self.create_service(SetBool, "~/enable", self._on_enable)
         self._worker = threading.Thread(target=self._work, name="pare_worker", daemon=True)
         self._worker.start()
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -149,6 +154,22 @@ class PareNode(Node):
                                      QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.get_logger().info(f"listening on {self.image_sub.topic_name} and {self.info_sub.topic_name}")
 
+    # -- services ------------------------------------------------------------------------
+    def _on_reset_tracks(self, request, response):
+        with self._processor_lock:
+            self.processor.reset()
+        response.success, response.message = True, "all tracks dropped; new body IDs from the next frame"
+        self.get_logger().info("tracks reset on request")
+        return response
+
+    def _on_enable(self, request, response):
+        """Pause or resume inference; the model stays loaded (and on the GPU)."""
+        self._enabled = bool(request.data)
+        response.success = True
+        response.message = "inference enabled" if self._enabled else "inference paused (frames are dropped)"
+        self.get_logger().info(response.message)
+        return response
+
     # -- input ---------------------------------------------------------------------------
     def _on_detections(self, msg) -> None:
         stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
@@ -218,6 +239,13 @@ class PareNode(Node):
         self.get_logger().warning(f"skipping frame ({reason}): {message}", throttle_duration_sec=2.0)
 
     def _process(self, msg) -> None:
+        if not self._enabled:
+            self.counters.increment("paused")
+            return
+        with self._processor_lock:
+            self._process_locked(msg)
+
+    def _process_locked(self, msg) -> None:
         stamp = stamp_seconds(msg.header.stamp)
         age = self._now() - stamp
         max_age = float(self.p("max_image_age"))
@@ -297,7 +325,9 @@ class PareNode(Node):
         inf_level, inf_msg = (warn, "p95 latency above 2/expected_rate") if p95 > 2.0 / expected else (ok, "ok")
         skipped = counts["stale"] + counts["overrun"]
         total = skipped + counts["published"]
-        if total and skipped / total > 0.2:
+        if not self._enabled:
+            out_level, out_msg = ok, "paused (~/enable false)"
+        elif total and skipped / total > 0.2:
             out_level, out_msg = warn, f"{100 * skipped / total:.0f} % of frames skipped"
         elif counts["published"] and out_rate < 0.8 * expected:
             out_level, out_msg = warn, f"publishing at {out_rate:.1f} Hz, expected {expected:.1f}"
@@ -319,7 +349,8 @@ class PareNode(Node):
             diagnostic_status(f"{name}/output", hw, out_level, out_msg, {
                 "publish rate [Hz]": out_rate, "people in last frame": self._people,
                 "frames published": counts["published"], "frames skipped (stale)": counts["stale"],
-                "frames skipped (overrun)": counts["overrun"]}),
+                "frames skipped (overrun)": counts["overrun"], "enabled": self._enabled,
+                "frames dropped while paused": counts["paused"]}),
         ]
         self.diag_pub.publish(array)
 
