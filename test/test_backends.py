@@ -117,6 +117,32 @@ def test_onnxruntime_dynamic_batch(ort_backend, torch_outputs, reference, batch)
         assert err <= (1e-3 if name == "pred_segm_mask" else 1e-4), (name, err)
 
 
+def test_backends_run_large_batches_in_slices(model, ort_backend, torch_outputs, reference, monkeypatch):
+    """max_batch=2 with 5 people: three runs (2+2+1), outputs in order, same values."""
+    rows = [0, 1, 1, 0, 1]
+    x = reference["input"][rows]
+    for backend in (OnnxRuntimeBackend(ort_backend.path, max_batch=2), TorchBackend(model, "cpu", max_batch=2)):
+        sizes = []
+        inner = backend._run
+        monkeypatch.setattr(backend, "_run", lambda images: sizes.append(images.shape[0]) or inner(images))
+        out = backend(x)
+        assert sizes == [2, 2, 1], type(backend).__name__
+        for name in OUTPUT_NAMES:
+            err = (out[name] - torch_outputs[name][rows]).abs().max().item()
+            assert err <= (1e-3 if name == "pred_segm_mask" else 1e-4), (type(backend).__name__, name, err)
+
+
+def test_run_in_chunks_single_call_when_small():
+    calls = []
+    run = lambda images: calls.append(len(images)) or {"pred_cam": images[:, 0, 0, :3]}  # noqa: E731
+    images = torch.arange(3 * 224 * 224 * 3, dtype=torch.float32).reshape(3, 3, 224, 224)
+    assert torch.equal(contract.run_in_chunks(run, images, None)["pred_cam"], images[:, 0, 0, :3])
+    assert torch.equal(contract.run_in_chunks(run, images, 8)["pred_cam"], images[:, 0, 0, :3])
+    assert calls == [3, 3]
+    assert torch.equal(contract.run_in_chunks(run, images, 1)["pred_cam"], images[:, 0, 0, :3])
+    assert calls == [3, 3, 1, 1, 1]
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_onnxruntime_rejects_wrong_model(tmp_path):
     class Wrong(torch.nn.Module):
@@ -382,6 +408,7 @@ def test_selection_without_gpu_prefers_onnxruntime(model, onnx_file, monkeypatch
     monkeypatch.setattr(select_mod, "cuda_available", lambda: False)
     backend, reason = select_mod.select_backend("auto", model=model, onnx_path=onnx_file)
     assert isinstance(backend, OnnxRuntimeBackend)
+    assert backend.max_batch == select_mod.CPU_MAX_BATCH
     assert reason.startswith("ONNX Runtime CPU")
     assert "tensorrt:" in reason and "torch-cuda: no CUDA device" in reason
 
@@ -424,4 +451,4 @@ def test_explicit_kind_unavailable_raises(model, monkeypatch):
     with pytest.raises(ValueError, match="unknown backend kind"):
         select_mod.select_backend("tpu", model=model)
     backend, reason = select_mod.select_backend("torch-cpu", model=model)
-    assert reason == "PyTorch CPU fp32"
+    assert reason == "PyTorch CPU fp32 (batches of ≤ 4)" and backend.max_batch == 4

@@ -272,7 +272,7 @@ def test_enable_service_pauses_and_resumes_inference(node_and_client):
             paused.append(stamp)
             client.spin(lambda: False, 0.5)
         assert client.spin(lambda: int(_output_value(client, "frames dropped while paused") or 0) >= 1, 20)
-        assert _output_value(client, "enabled") == "False"
+        assert _output_value(client, "enabled") == "false"
         assert not any(client.bodies_for(s) for s in paused), "bodies published while paused"
     finally:
         assert _call_service(client, SetBool, "/pare_node/enable", SetBool.Request(data=True)).success

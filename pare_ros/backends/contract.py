@@ -7,7 +7,9 @@ Outputs (float32, batch first): ``pred_pose`` [N,24,3,3], ``pred_shape`` [N,10],
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Sequence, Tuple
+from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+import torch
 
 INPUT_NAME = "images"
 INPUT_SHAPE: Tuple[int, ...] = (3, 224, 224)           # per item, after the batch axis
@@ -52,3 +54,14 @@ def check_io(source: str, inputs: Mapping[str, Sequence], outputs: Mapping[str, 
                                 f"[N, {', '.join(map(str, OUTPUT_SHAPES[name]))}]")
     if problems:
         raise ContractError(f"{source} does not match the PARE backend contract: " + "; ".join(problems))
+
+
+def run_in_chunks(run: Callable[[torch.Tensor], Dict[str, torch.Tensor]], images: torch.Tensor,
+                  max_batch: Optional[int]) -> Dict[str, torch.Tensor]:
+    """``run`` on consecutive slices of at most ``max_batch`` images [N,3,224,224], outputs
+    concatenated along the batch axis (``max_batch`` None or ≥ N: one call)."""
+    n = images.shape[0]
+    if not max_batch or n <= max_batch:
+        return run(images)
+    chunks = [run(images[i:i + max_batch]) for i in range(0, n, max_batch)]
+    return {name: torch.cat([chunk[name] for chunk in chunks]) for name in chunks[0]}

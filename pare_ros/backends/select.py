@@ -31,6 +31,14 @@ from torch import nn
 
 KINDS = ("auto", "tensorrt", "torch-cuda", "onnxruntime", "torch-cpu")
 
+# CPU backends run the people of a frame in slices of at most this many. Per-person network
+# time on the 2-core development machine (scripts/benchmark.py sweep, p50 of 5):
+#   batch        1    2    4    8
+#   PyTorch    259  230  228  238 ms
+#   ONNX RT    172  170  169  178 ms
+# i.e. batching helps up to ~4 people and hurts beyond (activations outgrow the caches).
+CPU_MAX_BATCH = 4
+
 
 def cuda_available() -> bool:
     return torch.cuda.is_available()
@@ -131,8 +139,10 @@ def select_backend(kind: str = "auto", model: Optional[nn.Module] = None,
         else:
             from .onnxruntime_backend import OnnxRuntimeBackend
 
-            backend = OnnxRuntimeBackend(onnx_path, intra_op_threads=intra_op_threads)
-            return backend, reason(f"ONNX Runtime CPU ({onnx_path}; 1.4-1.8x faster than PyTorch on CPU)")
+            backend = OnnxRuntimeBackend(onnx_path, intra_op_threads=intra_op_threads,
+                                         max_batch=min(max_batch, CPU_MAX_BATCH))
+            return backend, reason(f"ONNX Runtime CPU ({onnx_path}; batches of ≤ {backend.max_batch}; "
+                                   "1.4-1.8x faster than PyTorch on CPU)")
 
     if kind in ("auto", "torch-cpu"):
         if model is None:
@@ -140,6 +150,7 @@ def select_backend(kind: str = "auto", model: Optional[nn.Module] = None,
         else:
             from .torch_backend import TorchBackend
 
-            return TorchBackend(model, "cpu"), reason("PyTorch CPU fp32")
+            return (TorchBackend(model, "cpu", max_batch=min(max_batch, CPU_MAX_BATCH)),
+                    reason(f"PyTorch CPU fp32 (batches of ≤ {min(max_batch, CPU_MAX_BATCH)})"))
 
     raise BackendUnavailable("no inference backend available: " + "; ".join(skipped))

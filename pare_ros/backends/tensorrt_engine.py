@@ -40,7 +40,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-from .contract import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAMES, check_io
+from .contract import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAMES, check_io, run_in_chunks
 from ..model_files import sha256_file
 
 SIDECAR_VERSION = 1
@@ -338,10 +338,7 @@ class TensorRTBackend:
     def __call__(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         if images.ndim != 4 or tuple(images.shape[1:]) != INPUT_SHAPE:
             raise ValueError(f"expected images [N,{','.join(map(str, INPUT_SHAPE))}], got {list(images.shape)}")
-        chunks = [self._run(images[i:i + self.max_batch]) for i in range(0, images.shape[0], self.max_batch)]
-        if len(chunks) == 1:
-            return chunks[0]
-        return {name: torch.cat([c[name] for c in chunks]) for name in OUTPUT_NAMES}
+        return run_in_chunks(self._run, images, self.max_batch)
 
 
 def main(argv=None) -> int:

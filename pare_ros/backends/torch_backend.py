@@ -9,6 +9,8 @@ results are bit-identical to the plain model. On CUDA it can add
 * ``cuda_graphs``: one captured CUDA graph per batch bucket (default 1, 2, 4, 8); a batch of
   N people is zero-padded to the next bucket, replayed, and the first N rows returned. Batches
   larger than the biggest bucket run eagerly.
+
+``max_batch`` (any device) runs larger batches in slices of that many people.
 """
 from __future__ import annotations
 
@@ -18,13 +20,13 @@ from typing import Dict, Optional, Sequence
 import torch
 from torch import nn
 
-from .contract import OUTPUT_NAMES
+from .contract import OUTPUT_NAMES, run_in_chunks
 
 
 class TorchBackend:
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu", precision: str = "fp32",
                  channels_last: bool = False, cuda_graphs: bool = False,
-                 batch_buckets: Sequence[int] = (1, 2, 4, 8)) -> None:
+                 batch_buckets: Sequence[int] = (1, 2, 4, 8), max_batch: Optional[int] = None) -> None:
         if precision not in ("fp32", "fp16"):
             raise ValueError(f"precision must be 'fp32' or 'fp16', not {precision!r}")
         self.device = torch.device(device)
@@ -42,6 +44,7 @@ class TorchBackend:
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self._graphs: Dict[int, tuple] = {}
+        self.max_batch = max_batch
         self.name = (f"pytorch {self.device} {precision}" + (" channels-last" if channels_last else "")
                      + (f" cuda-graphs{list(self.buckets)}" if cuda_graphs else ""))
 
@@ -80,6 +83,9 @@ class TorchBackend:
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         images = images.to(self.device, torch.float32, non_blocking=True)
+        return run_in_chunks(self._run, images, self.max_batch)
+
+    def _run(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         n = images.shape[0]
         bucket = self._bucket(n) if self.cuda_graphs else None
         if bucket is None or n == 0:
