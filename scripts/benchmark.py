@@ -5,9 +5,10 @@ node's :class:`~pare_ros.ros.frame_processor.FrameProcessor` — decode, detect 
 track, crop, network, SMPL, post-processing, smoothing (SMPL re-run), message build (SmplBodyArray,
 TF, markers with the mesh at the default 10 Hz) and serialise (CDR bytes of everything the node
 publishes) — and reports p50/p95 per stage and end to end over ``--frames`` frames after
-``--warmup``. Then the same frames through the reference-style unbatched loop (one OpenCV crop,
-one network forward and one SMPL call per person; everything else identical) and the
-unbatched/batched end-to-end ratio.
+``--warmup``, and the same frames through the reference-style unbatched loop (one OpenCV crop,
+one network forward and one SMPL call per person; everything else identical), the two loops
+alternating frame by frame so that machine noise hits both alike; then the unbatched/batched
+per-person ratio.
 
 Each backend runs in its own process, so the peak RSS (and, on CUDA, the peak GPU memory) it
 reports is that backend's alone. Weights are untrained and the body model synthetic: timing
@@ -112,39 +113,50 @@ def image_message(pixels: np.ndarray, index: int):
     return image, info, stamp_ns * 1e-9
 
 
-def run_case(processor, backend: CountingBackend, people: int, frames: int, warmup: int, device: str):
-    """Frames through ``processor``; returns p50/p95 per stage and summary, forward calls/frame."""
+def run_frame(processor, image, info, stamp, device: str):
+    """One frame through ``processor`` and serialisation; (outputs with timings, end-to-end s)."""
     from rclpy.serialization import serialize_message
     from tf2_msgs.msg import TFMessage
 
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    out = processor.process(image, info, want_markers=True, now=stamp)
+    t = time.perf_counter()
+    payload = [serialize_message(out.bodies), serialize_message(TFMessage(transforms=out.transforms)),
+               out.markers.serialize()]
+    out.timings["serialise"] = time.perf_counter() - t
+    if device == "cuda":
+        torch.cuda.synchronize()
+    if not all(payload):
+        raise RuntimeError("empty message")
+    return out, time.perf_counter() - t0
+
+
+def run_cases(loops, backend: CountingBackend, people: int, frames: int, warmup: int, device: str):
+    """The same frames through each of ``loops`` (label → processor), interleaved frame by frame
+    so that a slow spell of the machine hits all loops alike. Returns label → p50/p95 per stage
+    and summary, plus forward calls per frame."""
     pixels = np.random.default_rng(people).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    samples = {name: [] for name in STAGES + SUMMARY}
-    calls = []
+    samples = {label: {name: [] for name in STAGES + SUMMARY} for label in loops}
+    calls = {label: [] for label in loops}
     for i in range(warmup + frames):
         image, info, stamp = image_message(pixels, i)
-        backend.calls = 0
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        out = processor.process(image, info, want_markers=True, now=stamp)
-        t = time.perf_counter()
-        payload = [serialize_message(out.bodies), serialize_message(TFMessage(transforms=out.transforms)),
-                   out.markers.serialize()]
-        out.timings["serialise"] = time.perf_counter() - t
-        end_to_end = time.perf_counter() - t0
-        if i < warmup:
-            continue
-        if out.people != people or not all(payload):
-            raise RuntimeError(f"frame {i}: {out.people} people published, expected {people}")
-        for stage in STAGES:
-            samples[stage].append(out.timings.get(stage, 0.0))
-        samples["end_to_end"].append(end_to_end)
-        samples["outside_network"].append(end_to_end - out.timings["network"])
-        samples["per_person"].append(end_to_end / people)
-        calls.append(backend.calls)
-    stats = {name: percentiles(values) for name, values in samples.items()}
-    stats["forward_calls_per_frame"] = float(np.mean(calls))
-    return stats
+        for label, processor in loops.items():
+            backend.calls = 0
+            out, end_to_end = run_frame(processor, image, info, stamp, device)
+            if out.people != people:
+                raise RuntimeError(f"{label} frame {i}: {out.people} people published, expected {people}")
+            if i < warmup:
+                continue
+            for stage in STAGES:
+                samples[label][stage].append(out.timings.get(stage, 0.0))
+            samples[label]["end_to_end"].append(end_to_end)
+            samples[label]["outside_network"].append(end_to_end - out.timings["network"])
+            samples[label]["per_person"].append(end_to_end / people)
+            calls[label].append(backend.calls)
+    return {label: {**{name: percentiles(v) for name, v in samples[label].items()},
+                    "forward_calls_per_frame": float(np.mean(calls[label]))} for label in loops}
 
 
 def make_processor(estimator, boxes):
@@ -177,11 +189,10 @@ def child(args) -> dict:
         torch.cuda.reset_peak_memory_stats()
     for people in args.people:
         boxes = boxes_for(people)
-        for label, estimator in (("batched", batched), ("unbatched", UnbatchedEstimator(batched))):
-            if label == "unbatched" and args.no_baseline:
-                continue
-            processor = make_processor(estimator, boxes)
-            stats = run_case(processor, counting, people, args.frames, args.warmup, device)
+        loops = {"batched": make_processor(batched, boxes)}
+        if not args.no_baseline:
+            loops["unbatched"] = make_processor(UnbatchedEstimator(batched), boxes)
+        for label, stats in run_cases(loops, counting, people, args.frames, args.warmup, device).items():
             result["cases"].append({"people": people, "loop": label, **stats})
             print(f"  {name} {label} {people} people: end to end "
                   f"{stats['end_to_end'][0]:.1f} / {stats['end_to_end'][1]:.1f} ms", flush=True)

@@ -60,6 +60,13 @@ def onnxruntime_available() -> Tuple[bool, str]:
     return True, ""
 
 
+def default_engine_path(onnx_path: str | Path, precision: str, max_batch: int) -> Path:
+    """Where the node looks for the engine of ``onnx_path``: next to it,
+    ``<stem>.<precision>.b<max_batch>.engine``."""
+    onnx_path = Path(onnx_path)
+    return onnx_path.with_name(f"{onnx_path.stem}.{precision}.b{max_batch}.engine")
+
+
 class BackendUnavailable(RuntimeError):
     """The requested backend cannot run here; the message says why."""
 
@@ -107,8 +114,7 @@ def select_backend(kind: str = "auto", model: Optional[nn.Module] = None,
             from .tensorrt_engine import BuildSpec, EngineCache, TensorRTBackend
 
             onnx = Path(onnx_path)
-            engine = Path(engine_path) if engine_path else onnx.with_name(
-                f"{onnx.stem}.{precision}.b{max_batch}.engine")
+            engine = Path(engine_path) if engine_path else default_engine_path(onnx, precision, max_batch)
             try:
                 cache = EngineCache(onnx, engine, BuildSpec(precision, max_batch), policy=engine_policy)
                 backend = TensorRTBackend(cache.ensure())

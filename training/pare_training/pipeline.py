@@ -74,10 +74,10 @@ def save_initial(path: Path, init_checkpoint: Optional[str], init_cam_scale: flo
     return path
 
 
-def build_trt(onnx_path: Path, engine_path: Path, precision: str) -> Dict[str, Any]:
+def build_trt(onnx_path: Path, engine_path: Path, precision: str, max_batch: int = 8) -> Dict[str, Any]:
     """Build the engine if TensorRT and CUDA are here; else {"built": False, "reason", "command"}."""
     from pare_ros.backends.tensorrt_engine import BuildSpec, build_command, build_engine
-    spec = BuildSpec(precision=precision)
+    spec = BuildSpec(precision=precision, max_batch=max_batch)
     cmd = build_command(onnx_path, engine_path, spec)
     try:
         import tensorrt  # noqa: F401
