@@ -10,13 +10,13 @@ Order for ``kind="auto"``:
 
 Why ONNX Runtime before PyTorch on CPU: measured on this project's 2-core development machine
 (torch 2.13 CPU with 2 threads, onnxruntime 1.31 with its default threads, PARE HRNet-W32
-fp32, interleaved runs, 10 iterations after warm-up) the network forward takes, p50:
+fp32, random weights) the network forward per person takes, p50 of 5 after warm-up:
 
-    batch 1: ONNX Runtime 224 ms vs PyTorch 398 ms   (1.8x)
-    batch 4: ONNX Runtime 862 ms vs PyTorch 1187 ms  (1.4x)
+    batch 1: ONNX Runtime 172 ms vs PyTorch 259 ms   (1.5x)
+    batch 4: ONNX Runtime 169 ms vs PyTorch 228 ms   (1.35x)
 
-and in the full pipeline (scripts/benchmark.py, 5 frames) 276/984/1694 ms vs 329/1109/2365 ms
-for 1/4/8 people. Outputs agree to < 1e-4 (part logits < 1e-3; test/test_backends.py).
+and the whole frame pipeline follows (scripts/benchmark.py, 100 frames; docs/benchmarks.md).
+Outputs agree to < 1e-4 (part logits < 1e-3; test/test_backends.py).
 
 :func:`select_backend` returns the backend and a one-line reason for the start-up log that
 also says why each faster option was skipped.
@@ -148,7 +148,7 @@ def select_backend(kind: str = "auto", model: Optional[nn.Module] = None,
             backend = OnnxRuntimeBackend(onnx_path, intra_op_threads=intra_op_threads,
                                          max_batch=min(max_batch, CPU_MAX_BATCH))
             return backend, reason(f"ONNX Runtime CPU ({onnx_path}; batches of ≤ {backend.max_batch}; "
-                                   "1.4-1.8x faster than PyTorch on CPU)")
+                                   "1.35-1.5x faster than PyTorch on this project's CPU)")
 
     if kind in ("auto", "torch-cpu"):
         if model is None:
