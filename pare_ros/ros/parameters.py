@@ -56,7 +56,8 @@ PARAMETERS = (
     Param("model.onnx_path", "", "exported PARE ONNX for ONNX Runtime/TensorRT (default: "
           "model/onnx/pare_hrnet_w32.onnx; python -m pare_ros.backends.onnx_export)"),
     Param("model.precision", "fp16", "GPU precision (CPU backends always run fp32)", choices=("fp16", "fp32")),
-    Param("model.max_batch", 8, "people per inference (TensorRT profile / CUDA graph buckets)", range=(1, 64)),
+    Param("model.max_batch", 8, "people per inference call (TensorRT profile / CUDA graph buckets; "
+          "CPU backends use at most 4, their measured optimum); more people run in slices", range=(1, 64)),
     Param("model.engine_policy", "never", "missing/stale TensorRT engine: 'never' = refuse with the "
           "build command, 'auto' = build it at start-up (minutes)", choices=("never", "auto")),
     Param("device", "cpu", "torch device for the network and SMPL (cpu, cuda, cuda:1)"),
