@@ -17,7 +17,7 @@ from conftest import fake_class, registered_modules
 from pare_ros import model_files
 from pare_ros.body_model import (BodyModel, SmplFileError, convert_pkl_to_npz, load_smpl_file,
                                  write_synthetic_model_dir)
-from pare_ros.body_model import synthetic
+from pare_ros.body_model import synthetic, synthetic_mesh
 from pare_ros.body_model.cli import add_subcommands
 from pare_ros.constants import JOINT49_NAMES, SMPL_PARENTS
 from pare_ros.safe_load import UnsafeFileError
@@ -306,7 +306,7 @@ def test_synthetic_landmarks_are_in_place(reference, synthetic_dir):
 
 def test_synthetic_model_is_deterministic_and_gendered():
     first = synthetic.synthetic_smpl_arrays("neutral")["v_template"]
-    synthetic._neutral_surface.cache_clear()
+    synthetic_mesh.neutral_surface.cache_clear()
     synthetic._neutral_model.cache_clear()
     np.testing.assert_array_equal(synthetic.synthetic_smpl_arrays("neutral")["v_template"], first)
     male = synthetic.synthetic_smpl_arrays("male")["v_template"]
