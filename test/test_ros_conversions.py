@@ -447,3 +447,43 @@ def test_diagnostic_status():
     assert back == status
     with pytest.raises(ValueError):
         stats.diagnostic_status("n", "h", 7, "m", {})
+
+
+# ----------------------------------------------------------------------------- ~/body_points
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_body_points_cloud_round_trip(stride):
+    from sensor_msgs.msg import PointCloud2
+
+    from pare_ros.ros.body_points import body_points_msg, points_from_msg
+
+    rng = np.random.default_rng(stride)
+    people = [(7, rng.normal(size=(6890, 3))), (12, rng.normal(size=(6890, 3)) + 2.0)]
+    header = Header(frame_id="cam_optical")
+    header.stamp.sec, header.stamp.nanosec = 42, 5
+    msg = deserialize_message(serialize_message(body_points_msg(header, people, stride=stride)), PointCloud2)
+    assert msg.header.frame_id == "cam_optical" and (msg.header.stamp.sec, msg.header.stamp.nanosec) == (42, 5)
+    per_person = len(range(0, 6890, stride))
+    assert (msg.height, msg.width, msg.point_step) == (1, 2 * per_person, 16)
+    assert msg.row_step == 16 * msg.width and msg.is_dense and not msg.is_bigendian
+    assert [(f.name, f.offset, f.datatype) for f in msg.fields] == [
+        ("x", 0, 7), ("y", 4, 7), ("z", 8, 7), ("track_id", 12, 6)]   # FLOAT32 = 7, UINT32 = 6
+    xyz, ids = points_from_msg(msg)
+    expected = np.concatenate([v[::stride] for _, v in people]).astype(np.float32)
+    np.testing.assert_array_equal(xyz, expected)
+    np.testing.assert_array_equal(ids, [7] * per_person + [12] * per_person)
+
+
+def test_body_points_empty_and_invalid():
+    from sensor_msgs.msg import PointCloud2
+
+    from pare_ros.ros.body_points import body_points_msg, points_from_msg
+
+    empty = body_points_msg(Header(), [])
+    assert empty.width == 0 and len(empty.data) == 0
+    assert points_from_msg(empty)[0].shape == (0, 3)
+    with pytest.raises(ValueError, match="stride"):
+        body_points_msg(Header(), [(1, np.zeros((5, 3)))], stride=0)
+    with pytest.raises(ValueError, match="not a pare_ros body-points cloud"):
+        points_from_msg(PointCloud2(point_step=12))

@@ -35,7 +35,7 @@ class Client:
 
     def __init__(self, node_name: str, namespace: str = "/pare_node", compressed: bool = False):
         from diagnostic_msgs.msg import DiagnosticArray
-        from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+        from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
         from tf2_msgs.msg import TFMessage
         from visualization_msgs.msg import MarkerArray
 
@@ -48,11 +48,12 @@ class Client:
         self.image_pub = self.node.create_publisher(CompressedImage if compressed else Image,
                                                     "/cam/image/compressed" if compressed else "/cam/image", reliable)
         self.info_pub = self.node.create_publisher(CameraInfo, "/cam/camera_info", reliable)
-        self.bodies, self.tf, self.markers, self.diagnostics = [], [], [], []
+        self.bodies, self.tf, self.markers, self.diagnostics, self.points = [], [], [], [], []
         self.node.create_subscription(msg_module.SmplBodyArray, f"{namespace}/bodies", self.bodies.append, reliable)
         self.node.create_subscription(TFMessage, "/tf", self.tf.append, reliable)
         self.node.create_subscription(MarkerArray, f"{namespace}/markers", self.markers.append, reliable)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, reliable)
+        self.node.create_subscription(PointCloud2, f"{namespace}/body_points", self.points.append, reliable)
         self.stamp = time.time()
 
     def wait_connected(self, namespace: str = "/pare_node", timeout: float = 30.0) -> bool:
@@ -217,6 +218,26 @@ def test_bodies_tf_and_markers(node_and_client):
     for mesh in (m for m in array.markers if m.type == m.TRIANGLE_LIST):
         assert len(mesh.points) == 3 * 13776
         assert mesh.header.frame_id == FRAME
+
+
+def test_body_points_cloud_carries_each_persons_mesh(node_and_client):
+    from pare_ros.ros.body_points import points_from_msg
+
+    _, client = node_and_client
+    stamp = client.next_stamp()
+    client.send(client.image(stamp))
+    bodies = client.served(stamp)
+    assert client.spin(lambda: any(p.header.stamp == stamp for p in client.points), 30)
+    cloud = next(p for p in client.points if p.header.stamp == stamp)
+    assert cloud.header.frame_id == FRAME
+    xyz, ids = points_from_msg(cloud)
+    assert sorted(set(ids.tolist())) == sorted(b.track_id for b in bodies.bodies)
+    for body in bodies.bodies:
+        mine = xyz[ids == body.track_id]
+        assert len(mine) == 6890
+        pelvis = np.asarray(body.joints_3d).reshape(24, 3)[0]
+        # the mesh surrounds its own skeleton: vertex centroid within 0.6 m of the pelvis
+        assert np.linalg.norm(mine.mean(0) - pelvis) < 0.6
 
 
 def test_people_who_leave_get_their_markers_deleted(node_and_client):

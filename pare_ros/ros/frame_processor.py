@@ -17,6 +17,7 @@ from ..camera import Intrinsics
 from ..estimator import rebuild_bodies
 from ..overlay import render_overlay
 from .body_messages import smpl_body_array_msg, smpl_body_msg
+from .body_points import body_points_msg
 from .camera_info import CameraInfoError, check_image_size, has_distortion, intrinsics_from_camera_info
 from .image_conversion import compressed_msg_to_rgb, image_msg_to_rgb, rgb_to_image_msg
 from .markers import body_marker_bundle, delete_markers, MarkerBundle
@@ -36,6 +37,8 @@ class ProcessorSettings:
     markers_color_mode: str = "track"
     markers_alpha: float = 1.0
     publish_debug_image: bool = False
+    publish_body_points: bool = True
+    body_points_stride: int = 1
     publish_rotmats: bool = False
     publish_vertices: bool = False
     intrinsics_source: str = "K"
@@ -47,6 +50,7 @@ class FrameOutputs:
     transforms: list = field(default_factory=list)   # geometry_msgs/TransformStamped
     markers: Optional[MarkerBundle] = None
     debug_image: object = None                       # sensor_msgs/Image
+    body_points: object = None                       # sensor_msgs/PointCloud2
     timings: Dict[str, float] = field(default_factory=dict)
     people: int = 0
     tracks_removed: List[int] = field(default_factory=list)
@@ -134,7 +138,7 @@ class FrameProcessor:
 
     # ------------------------------------------------------------------------------------
     def process(self, image_msg, info, want_markers: bool = True, want_debug: bool = False,
-                now: Optional[float] = None, detections=None) -> FrameOutputs:
+                now: Optional[float] = None, detections=None, want_points: bool = False) -> FrameOutputs:
         """Run the pipeline on one frame. ``detections`` (boxes/scores from an upstream
         detector topic) replace the built-in detector. Raises :class:`FrameError` for bad
         input (nothing is published for that frame; the caller counts ``reason``)."""
@@ -214,6 +218,9 @@ class FrameProcessor:
             if with_mesh and people:
                 self._last_mesh_time = now
             outputs.markers = bundle
+        if s.publish_body_points and want_points:
+            outputs.body_points = body_points_msg(header, [(view.track_id, body.vertices) for view, body in people],
+                                                  stride=s.body_points_stride)
         timings["messages"] = time.perf_counter() - t
 
         if s.publish_debug_image and want_debug:

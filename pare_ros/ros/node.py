@@ -20,7 +20,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_system_default)
 from rcl_interfaces.msg import SetParametersResult
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import MarkerArray
 
@@ -93,6 +93,7 @@ class PareNode(Node):
             markers_mesh=self.p("markers.mesh"), markers_max_rate=self.p("markers.max_rate"),
             markers_color_mode=self.p("markers.color_mode"), markers_alpha=self.p("markers.alpha"),
             publish_debug_image=self.p("publish_debug_image"),
+            publish_body_points=self.p("publish_body_points"), body_points_stride=self.p("body_points.stride"),
             publish_rotmats=self.p("publish_rotmats"), publish_vertices=self.p("publish_vertices"),
             intrinsics_source=self.p("intrinsics_source"))
 
@@ -121,6 +122,7 @@ class PareNode(Node):
         self.bodies_pub = self.create_publisher(SmplBodyArray, "~/bodies", reliable(10))
         self.markers_pub = self.create_publisher(MarkerArray, "~/markers", reliable(1))
         self.debug_pub = self.create_publisher(Image, "~/debug_image", reliable(1))
+        self.points_pub = self.create_publisher(PointCloud2, "~/body_points", reliable(1))
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", reliable(10))
         if TransformBroadcaster is not None:
             self.tf_broadcaster = TransformBroadcaster(self)
@@ -280,7 +282,8 @@ class PareNode(Node):
         try:
             out = self.processor.process(
                 msg, info, want_markers=self.markers_pub.get_subscription_count() > 0,
-                want_debug=self.debug_pub.get_subscription_count() > 0, detections=detections)
+                want_debug=self.debug_pub.get_subscription_count() > 0, detections=detections,
+                want_points=self.points_pub.get_subscription_count() > 0)
         except FrameError as exc:
             self._reject(exc.reason, str(exc))
             return
@@ -297,6 +300,8 @@ class PareNode(Node):
             self.markers_pub.publish(out.markers.serialize())   # spliced bytes: ~1 ms, not ~36
         if out.debug_image is not None:
             self.debug_pub.publish(out.debug_image)
+        if out.body_points is not None:
+            self.points_pub.publish(out.body_points)
         out.timings["publish"] = time.perf_counter() - t
         out.timings["end_to_end"] = self._now() - stamp
         self.latency.add_many(out.timings)

@@ -105,6 +105,10 @@ PARAMETERS = (
           range=(0.0, 1.0)),
     Param("publish_debug_image", False, "mesh overlay on ~/debug_image (only while subscribed)",
           dynamic=True),
+    Param("publish_body_points", True, "all people's mesh vertices with their track IDs as a "
+          "PointCloud2 on ~/body_points (only while subscribed)", dynamic=True),
+    Param("body_points.stride", 1, "publish every n-th vertex on ~/body_points", dynamic=True,
+          range=(1, 1000)),
     Param("publish_rotmats", False, "fill SmplBody.rotmats", dynamic=True),
     Param("publish_vertices", False, "fill SmplBody.vertices", dynamic=True),
     Param("expected_rate", 10.0, "Hz; rate diagnostics warn below 80 % of it", dynamic=True,

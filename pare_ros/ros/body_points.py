@@ -1,0 +1,49 @@
+"""People's mesh vertices as one ``sensor_msgs/PointCloud2`` (``~/body_points``).
+
+For occupancy maps and planners that take point clouds: every vertex of every person in the
+image's optical frame, with the person's track ID per point, so a consumer can mark people as
+obstacles (or clear them) without knowing SMPL.
+
+Layout: one unorganised cloud (height 1), little-endian, dense, point_step 16 bytes::
+
+    x, y, z   float32   metres, camera optical frame (x right, y down, z forward)
+    track_id  uint32    SmplBody.track_id of the point's person
+"""
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import numpy as np
+
+POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("track_id", "<u4")])
+
+
+def body_points_msg(header, people: Sequence[Tuple[int, np.ndarray]], stride: int = 1):
+    """PointCloud2 of ``people`` = [(track_id, vertices [V,3])], every ``stride``-th vertex."""
+    from sensor_msgs.msg import PointCloud2, PointField
+
+    if stride < 1:
+        raise ValueError(f"stride must be ≥ 1, got {stride}")
+    chunks = []
+    for track_id, vertices in people:
+        picked = np.asarray(vertices, dtype=np.float32)[::stride]
+        chunk = np.empty(len(picked), POINT_DTYPE)
+        chunk["x"], chunk["y"], chunk["z"] = picked[:, 0], picked[:, 1], picked[:, 2]
+        chunk["track_id"] = track_id
+        chunks.append(chunk)
+    points = np.concatenate(chunks) if chunks else np.empty(0, POINT_DTYPE)
+    fields = [PointField(name=name, offset=POINT_DTYPE.fields[name][1], count=1,
+                         datatype=PointField.UINT32 if name == "track_id" else PointField.FLOAT32)
+              for name in POINT_DTYPE.names]
+    return PointCloud2(header=header, height=1, width=len(points), fields=fields, is_bigendian=False,
+                       point_step=POINT_DTYPE.itemsize, row_step=POINT_DTYPE.itemsize * len(points),
+                       data=points.tobytes(), is_dense=True)
+
+
+def points_from_msg(msg) -> Tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`body_points_msg`: (xyz [N,3] float32, track_ids [N] uint32)."""
+    names = [f.name for f in msg.fields]
+    if names != list(POINT_DTYPE.names) or msg.point_step != POINT_DTYPE.itemsize or msg.is_bigendian:
+        raise ValueError(f"not a pare_ros body-points cloud (fields {names}, step {msg.point_step})")
+    points = np.frombuffer(bytes(msg.data), POINT_DTYPE, count=msg.width * msg.height)
+    return np.stack([points["x"], points["y"], points["z"]], 1), points["track_id"].copy()
