@@ -40,6 +40,10 @@ except ImportError:  # pragma: no cover - depends on the installation
 INPUT_ERRORS = ("encoding", "step", "truncated", "oversized", "empty", "decode", "zero_k",
                 "size_mismatch", "missing_camera_info", "stamp_backwards", "internal_error")
 CAMERA_INFO_WAIT = 0.1   # s to wait for the CameraInfo with the image's exact stamp
+# ... when the previous image had its exact CameraInfo: the driver stamps both alike, so the
+# info is on its way (image and info callbacks can run in either order, late under CPU load)
+# and falling back to an older info would be wrong.
+CAMERA_INFO_WAIT_PAIRED = 0.5
 
 
 class PareNode(Node):
@@ -268,7 +272,8 @@ class PareNode(Node):
         size = (msg.width, msg.height) if hasattr(msg, "width") else None
         # Image and CameraInfo travel on separate topics: give the matching info a moment
         # to arrive before falling back to the latest one.
-        deadline = time.monotonic() + CAMERA_INFO_WAIT
+        wait = CAMERA_INFO_WAIT_PAIRED if self._info_mode == "exact" else CAMERA_INFO_WAIT
+        deadline = time.monotonic() + wait
         while True:
             info, self._info_mode = self.info_cache.lookup(
                 msg.header.stamp, msg.header.frame_id, allow_latest=False, image_size=size)
