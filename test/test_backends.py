@@ -339,6 +339,17 @@ def test_engine_built_with_sidecar_then_reused(fake_onnx):
     assert cache.ensure() == engine and builder.calls == 1 and cache.last_action == "reused"
 
 
+def test_engine_policy_force_rebuilds_a_reusable_engine(fake_onnx):
+    builder = FakeBuilder()
+    _cache(fake_onnx, builder).ensure()
+    cache = _cache(fake_onnx, builder, policy="force")
+    assert cache.stale_reasons() == []          # reusable, and still rebuilt
+    cache.ensure()
+    assert builder.calls == 2 and cache.last_action == "built" and cache.last_reason == "rebuild forced"
+    with pytest.raises(ValueError, match="policy must be one of"):
+        _cache(fake_onnx, builder, policy="sometimes")
+
+
 @pytest.mark.parametrize("change", ["onnx", "gpu", "capability", "tensorrt", "precision", "profile", "engine"])
 def test_engine_rebuilt_when_anything_differs(fake_onnx, change):
     builder = FakeBuilder()

@@ -85,8 +85,8 @@ def select_backend(kind: str = "auto", model: Optional[nn.Module] = None,
         engine_path: TensorRT engine (default: next to the ONNX file,
             ``<stem>.<precision>.b<max_batch>.engine``).
         precision: GPU precision ("fp16" or "fp32"); CPU backends always run fp32.
-        engine_policy: "never" (refuse a missing/stale engine with the build command) or
-            "auto" (build it; minutes on first start).
+        engine_policy: "never" (refuse a missing/stale engine with the build command),
+            "auto" (build it; minutes on first start) or "force" (rebuild at every start).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown backend kind {kind!r}; choose from {', '.join(KINDS)}")

@@ -50,6 +50,9 @@ class TensorRTUnavailable(RuntimeError):
     """TensorRT (or a CUDA GPU) is not available here."""
 
 
+ENGINE_POLICIES = ("never", "auto", "force")
+
+
 class EngineNotReadyError(RuntimeError):
     """No engine usable on this machine, and the policy forbids building one."""
 
@@ -228,7 +231,8 @@ class EngineCache:
         engine_path: where the engine lives (sidecar: ``<engine_path>.json``).
         spec: precision and profile wanted.
         policy: ``"auto"`` rebuilds a missing/stale engine; ``"never"`` raises
-            :class:`EngineNotReadyError` with the build command instead.
+            :class:`EngineNotReadyError` with the build command instead; ``"force"`` rebuilds
+            even a reusable one (e.g. after a TensorRT or driver update the sidecar cannot see).
         builder, environment: injectable for tests (default: TensorRT, :func:`current_environment`).
     """
 
@@ -236,8 +240,8 @@ class EngineCache:
                  policy: str = "auto", timing_cache: str | Path | None = None,
                  builder: Optional[Builder] = None,
                  environment: Optional[Callable[[], Dict[str, str]]] = None) -> None:
-        if policy not in ("auto", "never"):
-            raise ValueError(f"policy must be 'auto' or 'never', not {policy!r}")
+        if policy not in ENGINE_POLICIES:
+            raise ValueError(f"policy must be one of {ENGINE_POLICIES}, not {policy!r}")
         self.onnx_path, self.engine_path = Path(onnx_path), Path(engine_path)
         self.spec, self.policy, self.timing_cache = spec, policy, timing_cache
         self.builder, self.environment = builder, environment or current_environment
@@ -267,6 +271,7 @@ class EngineCache:
 
     def ensure(self, force_rebuild: bool = False) -> Path:
         """Return a usable engine path, building it if needed and allowed."""
+        force_rebuild = force_rebuild or self.policy == "force"
         reasons = ["rebuild forced"] if force_rebuild else self.stale_reasons()
         if not reasons:
             self.last_action, self.last_reason = "reused", "sidecar matches ONNX, GPU, TensorRT, precision and profile"

@@ -59,7 +59,8 @@ PARAMETERS = (
     Param("model.max_batch", 8, "people per inference call (TensorRT profile / CUDA graph buckets; "
           "CPU backends use at most 4, their measured optimum); more people run in slices", range=(1, 64)),
     Param("model.engine_policy", "never", "missing/stale TensorRT engine: 'never' = refuse with the "
-          "build command, 'auto' = build it at start-up (minutes)", choices=("never", "auto")),
+          "build command, 'auto' = build it at start-up (minutes), 'force' = rebuild at every start",
+          choices=("never", "auto", "force")),
     Param("device", "cpu", "torch device for the network and SMPL (cpu, cuda, cuda:1)"),
     Param("model.dir", "", "model directory (default: $PARE_ROS_MODEL_DIR or the package's model/)"),
     Param("model.checkpoint", "", "PARE .ckpt or mmhuman3d .pth (default: first official one found)"),
