@@ -17,13 +17,15 @@ from pare_ros.ros.process_bag import main, process_bag  # noqa: E402
 FRAME = "cam_optical"
 
 
-def _write_input_bag(path, storage, frames=3, bad_frame=True):
+def _write_input_bag(path, storage, frames=3, bad_frame=True, distortion=None):
     rng = np.random.default_rng(0)
     stamps = []
     with BagWriter(path, storage) as bag:
         for i in range(frames):
             stamp = Time(sec=100 + i, nanosec=250_000_000)
             info = CameraInfo(width=320, height=240, k=[300.0, 0, 160.0, 0, 310.0, 120.0, 0, 0, 1.0])
+            if distortion is not None:
+                info.distortion_model, info.d = "plumb_bob", list(distortion)
             info.header.stamp, info.header.frame_id = stamp, FRAME
             image = Image(width=320, height=240, encoding="bgr8", step=960)
             image.data = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8).tobytes()
@@ -62,6 +64,22 @@ def test_bag_in_bag_out(tmp_path, storage):
     assert any(len(mk.points) == 3 * 13776 for a in markers for mk in a.markers)
     debug = [m for topic, _, _, m in out if topic == "/pare_node/debug_image"]
     assert len(debug) == 3 and debug[0].width == 320
+
+
+def test_distorted_camera_info_with_k_warns_once(tmp_path, caplog):
+    _write_input_bag(tmp_path / "in", "mcap", frames=3, bad_frame=False, distortion=[0.1, -0.05, 0, 0, 0])
+    with caplog.at_level("WARNING"):
+        counts = process_bag(tmp_path / "in", tmp_path / "out", "/cam/image", "/cam/camera_info",
+                             ParamSource(overrides=PARAMS))
+    assert counts["processed"] == 3
+    warned = [r.getMessage() for r in caplog.records if "non-zero distortion" in r.getMessage()]
+    assert len(warned) == 1 and "intrinsics_source: P" in warned[0]
+    caplog.clear()
+    _write_input_bag(tmp_path / "in_rect", "mcap", frames=1, bad_frame=False, distortion=[0.0] * 5)
+    with caplog.at_level("WARNING"):
+        process_bag(tmp_path / "in_rect", tmp_path / "out_rect", "/cam/image", "/cam/camera_info",
+                    ParamSource(overrides=PARAMS))
+    assert not [r for r in caplog.records if "non-zero distortion" in r.getMessage()]
 
 
 def test_command_line_errors(tmp_path, capsys):

@@ -54,6 +54,7 @@ class FrameOutputs:
     timings: Dict[str, float] = field(default_factory=dict)
     people: int = 0
     tracks_removed: List[int] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)     # one-time notes for the caller's log
 
 
 class FrameError(ValueError):
@@ -151,6 +152,13 @@ class FrameProcessor:
             raise FrameError(getattr(exc, "reason", "decode"), str(exc)) from exc
         height, width = rgb.shape[:2]
         intrinsics = self.intrinsics(info, width, height)
+        warnings = []
+        if s.intrinsics_source == "K" and has_distortion(info) and not self.warned_distortion:
+            self.warned_distortion = True
+            warnings.append(
+                f"camera_info of '{info.header.frame_id}' has non-zero distortion D but the intrinsics "
+                "come from K: PARE's perspective placement assumes an undistorted image. Subscribe "
+                "to the rectified image (image_rect) with intrinsics_source: P for exact 3D positions.")
         timings["decode"] = time.perf_counter() - t
         header = image_msg.header
         stamp = stamp_seconds(header.stamp)
@@ -198,7 +206,7 @@ class FrameProcessor:
                      for view, body in people]
         array = smpl_body_array_msg(header, body_msgs, (width, height), intrinsics, self.smpl_model,
                                     self.estimator_name, 0.0, 0)
-        outputs = FrameOutputs(array, people=len(people), tracks_removed=removed)
+        outputs = FrameOutputs(array, people=len(people), tracks_removed=removed, warnings=warnings)
         if s.publish_tf:
             for view, body in people:
                 outputs.transforms += body_transforms(body, view.body_id, header, prefix=s.tf_prefix,

@@ -294,6 +294,8 @@ class PareNode(Node):
             return
         self._last_stamp = stamp
         self.counters.increment("processed")
+        for warning in out.warnings:
+            self.get_logger().warning(warning)
 
         t = time.perf_counter()
         out.bodies.frames_skipped = self._skipped_since_publish

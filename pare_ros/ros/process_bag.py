@@ -61,6 +61,8 @@ def process_bag(input_bag: Path, output_bag: Path, image_topic: str, info_topic:
                 counts[exc.reason] += 1
                 log.warning("skipping frame at %.3f s (%s): %s", log_ns * 1e-9, exc.reason, exc)
                 continue
+            for warning in out.warnings:
+                log.warning("%s", warning)
             bag.write(f"{namespace}/bodies", out.bodies, log_ns)
             if out.transforms:
                 from tf2_msgs.msg import TFMessage
