@@ -7,6 +7,10 @@ process at a rate the node can sustain, and reads the ``latency`` field of ~/bod
 per-stage p50/p95 the node reports on /diagnostics.
 
     python scripts/benchmark_node.py --people 1 4 --frames 12
+    python scripts/benchmark_node.py --onnx out/pare_untrained.onnx   # ONNX Runtime backend
+
+``--onnx PATH`` runs the node with ``backend: onnxruntime`` on that file (exported first from the
+untrained network if it does not exist); default: the node's ``auto`` choice.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 BOXES = ["20,20,300,460", "340,30,620,470", "150,40,330,470", "420,10,630,300"]
 
 
-def run(people: int, frames: int, period: float) -> dict:
+def run(people: int, frames: int, period: float, onnx: Path | None = None) -> dict:
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
@@ -40,6 +44,9 @@ def run(people: int, frames: int, period: float) -> dict:
             "-p", f"detector.fixed_boxes:={';'.join(BOXES[:people])}", "-p", "tracker.min_hits:=1",
             "-p", "image_qos.reliability:=reliable", "-p", "max_image_age:=0.0",
             "-p", "diagnostics_period:=0.5", "-r", "image:=/bench/image", "-r", "camera_info:=/bench/camera_info"]
+    if onnx is not None:
+        args[args.index("--ros-args") + 1:args.index("--ros-args") + 1] = [
+            "-p", "backend:=onnxruntime", "-p", f"model.onnx_path:={onnx}"]
     log = open(f"/tmp/benchmark_node_{people}.log", "w")
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     context = rclpy.Context()
@@ -96,9 +103,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--onnx", type=Path, default=None, help="run with backend onnxruntime on this file")
     args = parser.parse_args()
+    if args.onnx is not None and not args.onnx.is_file():
+        from pare_ros.assets import untrained_network
+        from pare_ros.backends.onnx_export import export_onnx
+
+        export_onnx(untrained_network(), args.onnx, {"checkpoint": "UNTRAINED (benchmark)"})
     for people in args.people:
-        result = run(people, args.frames, period=0.8 + 0.5 * people)
+        result = run(people, args.frames, period=0.8 + 0.5 * people, onnx=args.onnx)
         lat = result["latencies"]
         print(f"\n{people} person(s), {result['frames']} frames: end-to-end latency "
               f"p50 {1000 * statistics.median(lat):.0f} ms, max {1000 * max(lat):.0f} ms")
