@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import List, Sequence, Tuple
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from ..constants import SMPL_JOINT_NAMES, SMPL_PARENTS
 
@@ -30,27 +31,13 @@ LEFT_HIP, RIGHT_HIP, HEAD = 1, 2, 15
 def quaternions_xyzw(rotmats: np.ndarray) -> np.ndarray:
     """Rotation matrices [..., 3, 3] → unit quaternions [..., 4] (x, y, z, w), w ≥ 0.
 
-    NumPy twin of :func:`pare_ros.geometry.rotmat_to_quaternion` (same stable branch choice
-    on the largest of trace/diagonal, so rotations near 180° stay exact) without Torch's
-    per-call overhead, which dominates for 26 small matrices.
+    SciPy's ``Rotation`` (stable near 180°; equals :func:`pare_ros.geometry.rotmat_to_quaternion`
+    to 1e-12) rather than Torch, whose per-call overhead dominates for 26 small matrices.
     """
     m = np.asarray(rotmats, dtype=np.float64)
-    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
-    trace = m00 + m11 + m22
-    candidates = np.stack((
-        np.stack((m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
-                  m[..., 1, 0] - m[..., 0, 1], 1 + trace), -1),
-        np.stack((1 + m00 - m11 - m22, m[..., 0, 1] + m[..., 1, 0],
-                  m[..., 0, 2] + m[..., 2, 0], m[..., 2, 1] - m[..., 1, 2]), -1),
-        np.stack((m[..., 0, 1] + m[..., 1, 0], 1 + m11 - m00 - m22,
-                  m[..., 1, 2] + m[..., 2, 1], m[..., 0, 2] - m[..., 2, 0]), -1),
-        np.stack((m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1],
-                  1 + m22 - m00 - m11, m[..., 1, 0] - m[..., 0, 1]), -1),
-    ), axis=-2)                                                   # [..., 4 candidates, 4]
-    choice = np.stack((trace, m00, m11, m22), -1).argmax(-1)
-    q = np.take_along_axis(candidates, choice[..., None, None], axis=-2)[..., 0, :]
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    return np.where(q[..., 3:4] < 0, -q, q)
+    q = Rotation.from_matrix(m.reshape(-1, 3, 3)).as_quat()
+    q = np.where(q[:, 3:4] < 0, -q, q)
+    return q.reshape(*m.shape[:-2], 4)
 
 
 def global_rotation(rotmats: np.ndarray, joint: int, parents: Sequence[int] = SMPL_PARENTS) -> np.ndarray:
