@@ -55,6 +55,7 @@ class Client:
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, reliable)
         self.node.create_subscription(PointCloud2, f"{namespace}/body_points", self.points.append, reliable)
         self.stamp = time.time()
+        self.infos_sent = 0
 
     def wait_connected(self, namespace: str = "/pare_node", timeout: float = 30.0) -> bool:
         """Until DDS discovery has matched both directions (messages sent earlier are lost)."""
@@ -112,9 +113,19 @@ class Client:
         msg.header.stamp, msg.header.frame_id = stamp, FRAME
         return msg
 
+    def send_info(self, info) -> None:
+        self.info_pub.publish(info)
+        self.infos_sent += 1
+
+    def infos_delivered(self, timeout: float = 30.0) -> bool:
+        """Until the node's diagnostics count every CameraInfo this client has sent. Reliable
+        DDS repairs a lost sample only when a later one (or a heartbeat, seconds later) shows
+        the gap, so "sent 0.3 s ago" does not mean "arrived"."""
+        return self.spin(lambda: self.counter("camera_info received") >= self.infos_sent, timeout)
+
     def send(self, image, info=True, info_msg=None):
         if info:
-            self.info_pub.publish(info_msg or self.info(image.header.stamp))
+            self.send_info(info_msg or self.info(image.header.stamp))
         self.image_pub.publish(image)
 
     def bodies_for(self, stamp):
@@ -333,12 +344,11 @@ def test_bad_image_is_counted_and_next_frame_served(node_and_client, reason):
     proc, client = node_and_client
     bad = client.next_stamp()
     client.send(BAD_FRAMES[reason](client, bad))
+    assert client.spin(lambda: client.counter(reason) >= 1, 30), f"{reason} not counted in diagnostics"
     good = client.next_stamp()
-    time.sleep(0.3)
     client.send(client.image(good))
     client.served(good)
     assert not client.bodies_for(bad)
-    assert client.spin(lambda: client.counter(reason) >= 1, 10), f"{reason} not counted in diagnostics"
     assert proc.proc.poll() is None
 
 
@@ -349,15 +359,14 @@ def test_bad_image_is_counted_and_next_frame_served(node_and_client, reason):
 def test_bad_camera_info_is_counted(node_and_client, reason, info):
     _, client = node_and_client
     bad = client.next_stamp()
-    client.info_pub.publish(client.info(bad, **info))
-    time.sleep(0.3)
+    client.send_info(client.info(bad, **info))
+    assert client.infos_delivered(), "the node never received the CameraInfo"
     client.send(client.image(bad), info=False)
-    time.sleep(0.3)
+    assert client.spin(lambda: client.counter(reason) >= 1, 30), f"{reason} not counted in diagnostics"
     good = client.next_stamp()
     client.send(client.image(good))
     client.served(good)
     assert not client.bodies_for(bad)
-    assert client.spin(lambda: client.counter(reason) >= 1, 10)
 
 
 def test_stamps_going_backwards_are_skipped(node_and_client):

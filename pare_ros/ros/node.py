@@ -60,7 +60,7 @@ class PareNode(Node):
                 raise StartupError(problem)
 
         self.counters = Counters(*INPUT_ERRORS, "stale", "overrun", "processed", "published",
-                                 "missing_detections", "paused")
+                                 "missing_detections", "paused", "camera_info_received")
         self.latency = LatencyTracker()
         self.image_rate, self.output_rate = RateTracker(), RateTracker()
         self.processor, self.backend_label, self.report = build_processor(self, self.settings())
@@ -148,7 +148,7 @@ class PareNode(Node):
             self.image_sub = self.create_subscription(CompressedImage, "image/compressed", self._on_image, image_qos)
         else:
             self.image_sub = self.create_subscription(Image, "image", self._on_image, image_qos)
-        self.info_sub = self.create_subscription(CameraInfo, "camera_info", self.info_cache.add, info_qos)
+        self.info_sub = self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, info_qos)
         self._upstream = collections.OrderedDict()      # stamp (ns) → Detection2DArray
         if self.p("detector.kind") == "topic":
             try:
@@ -202,6 +202,10 @@ class PareNode(Node):
                                             score_threshold=float(self.p("detector.score_threshold")),
                                             min_box_height=float(self.p("detector.min_box_height")),
                                             max_people=int(self.p("detector.max_people")))
+
+    def _on_camera_info(self, msg) -> None:
+        self.info_cache.add(msg)
+        self.counters.increment("camera_info_received")
 
     def _on_image(self, msg) -> None:
         self.image_rate.tick()
@@ -353,7 +357,8 @@ class PareNode(Node):
             diagnostic_status(f"{name}/input", hw, in_level, in_msg, {
                 "topic": self.image_sub.topic_name, "image rate [Hz]": in_rate,
                 "seconds since last image": since if since is not None else -1.0,
-                "camera_info pairing": self._info_mode, **bad_inputs}),
+                "camera_info pairing": self._info_mode,
+                "camera_info received": counts["camera_info_received"], **bad_inputs}),
             diagnostic_status(f"{name}/inference", hw, inf_level, inf_msg, {
                 "backend": self.backend_label, "model": self.report.checkpoint,
                 "body model": self.report.smpl_dir, "meaningless": self.report.meaningless,
