@@ -380,12 +380,11 @@ def test_stamps_going_backwards_are_skipped(node_and_client):
     older.nanosec = (older.nanosec - 200_000_000) % 1_000_000_000
     older.sec -= 1 if first.nanosec < 200_000_000 else 0
     client.send(client.image(older), info_msg=client.info(older))
-    time.sleep(0.5)
+    assert client.spin(lambda: client.counter("stamp_backwards") >= 1, 30)
     good = client.next_stamp()
     client.send(client.image(good))
     client.served(good)
     assert not client.bodies_for(older)
-    assert client.spin(lambda: client.counter("stamp_backwards") >= 1, 10)
 
 
 def test_burst_of_100_images_keeps_latency(node_and_client):
@@ -436,16 +435,17 @@ def test_corrupt_jpeg_on_compressed_transport(tmp_path):
             return frame
 
         assert client.prime(good_frame), proc.output()
-        bad = client.next_stamp()
-        corrupt = CompressedImage(format="jpeg", data=b"\xff\xd8\xff\xe0" + bytes(500))
-        corrupt.header.stamp, corrupt.header.frame_id = bad, FRAME
-        client.send(corrupt)
-        time.sleep(0.3)
-        good = client.next_stamp()
-        client.send(good_frame(good))
-        client.served(good)
-        assert not client.bodies_for(bad)
-        assert client.spin(lambda: client.counter("decode") >= 1, 10)
+        bad_stamps = []
+        for _ in range(3):      # best effort (this node's default QoS) may lose a sample
+            bad_stamps.append(client.next_stamp())
+            corrupt = CompressedImage(format="jpeg", data=b"\xff\xd8\xff\xe0" + bytes(500))
+            corrupt.header.stamp, corrupt.header.frame_id = bad_stamps[-1], FRAME
+            client.send(corrupt)
+            if client.spin(lambda: client.counter("decode") >= 1, 10):
+                break
+        assert client.counter("decode") >= 1, "corrupt JPEG not counted in diagnostics"
+        assert client.prime(good_frame), "no frame served after the corrupt one"
+        assert not any(client.bodies_for(bad) for bad in bad_stamps)
     finally:
         client.close()
         proc.stop()
