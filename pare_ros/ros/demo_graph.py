@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .dds_profile import use_large_image_profile
+
 REPO = Path(__file__).resolve().parents[2]
 NODE_NS = "/pare_node"
 RECORDED = [f"{NODE_NS}/bodies", "/tf", f"{NODE_NS}/markers", f"{NODE_NS}/debug_image",
@@ -96,6 +98,9 @@ def run(out: Path, source: str, frames: int, rate: float, params_file: Path, ove
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ["PYTHONUNBUFFERED"] = "1"
+    profile = use_large_image_profile()
+    if profile:
+        log.info("Fast DDS profile for camera-sized messages: %s", profile)
     logs = {name: out / f"{name}.log" for name in ("pare_node", "camera_replay", "bag_recorder")}
     procs = {}
     try:
