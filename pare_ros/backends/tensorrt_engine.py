@@ -18,7 +18,8 @@
 ``import tensorrt`` happens only inside functions, so this module imports without TensorRT.
 TensorRT cannot be installed in this project's CI/development environment (no GPU; the PyPI
 packages are download stubs), so the code that calls TensorRT is written against its documented
-Python API (TensorRT ≥ 10: ``build_serialized_network``, ``set_memory_pool_limit``,
+Python API (TensorRT 10 and 11 — FP16 differs, see :mod:`.trt_precision`:
+``build_serialized_network``, ``set_memory_pool_limit``,
 ``create_timing_cache``, ``num_io_tensors``/``get_tensor_*``, ``set_input_shape``,
 ``set_tensor_address``, ``execute_async_v3``) and the caching / validation logic around it is
 tested with fake builders and environments (test/test_backends.py).
@@ -41,6 +42,8 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from .contract import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAMES, check_io, run_in_chunks
+from .trt_precision import (STRONG_TYPING, WEAK_TYPING, FP16ConversionError, Fp16Converter,
+                            autocast_fp16_onnx, has_fp16_builder_flag, platform_has_fast_fp16)
 from ..model_files import sha256_file
 
 SIDECAR_VERSION = 1
@@ -146,25 +149,38 @@ def _check_bindings(source: str, bindings: List[Dict[str, object]]) -> None:
 
 
 def tensorrt_builder(onnx_path: Path, engine_path: Path, spec: BuildSpec,
-                     timing_cache: Optional[Path] = None) -> List[Dict[str, object]]:
-    """Build and write the engine with TensorRT; return its binding descriptions."""
+                     timing_cache: Optional[Path] = None,
+                     fp16_converter: Fp16Converter = autocast_fp16_onnx) -> List[Dict[str, object]]:
+    """Build and write the engine with TensorRT; return its binding descriptions.
+
+    FP16 on TensorRT 10 sets ``BuilderFlag.FP16``; on TensorRT ≥ 11 (strong typing only) the
+    network is parsed from ``fp16_converter``'s mixed-precision copy of the model instead
+    (:mod:`.trt_precision`)."""
     try:
         import tensorrt as trt
     except ImportError as exc:
         raise TensorRTUnavailable(f"TensorRT is not installed ({exc})") from exc
     logger = _trt_logger()
     builder = trt.Builder(logger)
-    network = builder.create_network(0)          # TensorRT 10: networks are always explicit-batch
+    weak_fp16 = spec.precision == "fp16" and has_fp16_builder_flag(trt)
+    source = Path(onnx_path)
+    if spec.precision == "fp16" and not weak_fp16:
+        try:
+            source = fp16_converter(source, Path(engine_path).parent)
+        except FP16ConversionError as exc:
+            raise EngineBuildError(str(exc)) from exc
+    network = builder.create_network(0)          # TensorRT ≥ 10: always explicit batch
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse(Path(onnx_path).read_bytes()):
+    # From the file, not bytes: the parser then finds external weights next to it.
+    if not parser.parse_from_file(str(source)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise EngineBuildError(f"TensorRT could not parse {onnx_path}: {errors}")
+        raise EngineBuildError(f"TensorRT could not parse {source}: {errors}")
 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(spec.workspace_gb * (1 << 30)))
-    if spec.precision == "fp16":
-        if not builder.platform_has_fast_fp16:
-            print("warning: this GPU has no fast FP16; building FP16 anyway", file=sys.stderr)
+    if spec.precision == "fp16" and not platform_has_fast_fp16(builder):
+        print("warning: this GPU has no fast FP16; building FP16 anyway", file=sys.stderr)
+    if weak_fp16:
         config.set_flag(trt.BuilderFlag.FP16)
     profile = builder.create_optimization_profile()
     shapes = spec.profile()
@@ -190,6 +206,11 @@ def tensorrt_builder(onnx_path: Path, engine_path: Path, spec: BuildSpec,
 Builder = Callable[..., List[Dict[str, object]]]
 
 
+def _fp16_method(tensorrt_version: str) -> str:
+    major = int(str(tensorrt_version).split(".")[0])
+    return WEAK_TYPING if major <= 10 else STRONG_TYPING
+
+
 def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: BuildSpec = BuildSpec(),
                  timing_cache: str | Path | None = None, builder: Optional[Builder] = None,
                  environment: Optional[Callable[[], Dict[str, str]]] = None) -> Dict[str, object]:
@@ -213,6 +234,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: BuildSpec
         "engine_sha256": sha256_file(engine_path),
         **env,
         "precision": spec.precision,
+        "fp16_method": _fp16_method(env["tensorrt_version"]) if spec.precision == "fp16" else None,
         "profile": spec.profile(),
         "workspace_gb": spec.workspace_gb,
         "bindings": bindings,
