@@ -50,7 +50,10 @@ class TorchBackend:
 
     def _autocast(self):
         if self.precision == "fp16":
-            return torch.autocast(device_type="cuda", dtype=torch.float16)
+            # No cast cache: graph capture must not keep autocast's cached fp16 weights (freed
+            # when the context exits; PyTorch's make_graphed_callables refuses it), and each
+            # weight is used once per forward, so the cache saves nothing here.
+            return torch.autocast(device_type="cuda", dtype=torch.float16, cache_enabled=False)
         return contextlib.nullcontext()
 
     def _forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
