@@ -15,13 +15,15 @@ difference in degrees; mean and max over people.
 Half precision is ``torch.autocast(float16)`` on ``--device``: on CUDA that is the node's
 ``torch-cuda`` fp16 backend; on a CPU it is PyTorch's CPU float16 autocast, which emulates the
 rounding (slowly: ~30 s per crop here) but not the GPU kernels. TensorRT's FP16 engines choose
-their own kernels and are measured on a GPU machine with ``--device cuda``.
+their own kernels: on a GPU machine compare two engines with ``--engines FP32 FP16``.
 
 Usage::
 
     python scripts/precision_accuracy.py                       # fixture + real crops, CPU
     python scripts/precision_accuracy.py --device cuda --jitter 8 --json out/fp16.json
     python scripts/precision_accuracy.py --checkpoint model/checkpoints/pare_w_3dpw_checkpoint.ckpt
+    python scripts/precision_accuracy.py --device cuda \
+        --engines model/onnx/pare_hrnet_w32.fp32.b8.engine model/onnx/pare_hrnet_w32.fp16.b8.engine
 """
 from __future__ import annotations
 
@@ -92,11 +94,11 @@ def compare(joints32: np.ndarray, joints16: np.ndarray, rot32: np.ndarray, rot16
     }
 
 
-def fixture_case(model, body_model, inputs: torch.Tensor, device: str) -> dict:
+def fixture_case(networks: dict, body_model, inputs: torch.Tensor, device: str) -> dict:
     """Joints straight from the network outputs on normalised inputs (crop-space camera)."""
     results = {}
     for half in (False, True):
-        out = AutocastNetwork(model, half)(inputs.to(device))
+        out = networks[half](inputs.to(device))
         smpl = body_model(out["pred_pose"], out["pred_shape"])
         s, tx, ty = out["pred_cam"].unbind(-1)
         cam_t = torch.stack([tx, ty, 2 * FOCAL_CROP / (224.0 * s + 1e-9)], dim=-1)
@@ -133,10 +135,10 @@ def real_photo_boxes(jitter: int) -> List[tuple]:
             ("cameraman (HOG box)", cameraman, jittered_boxes(np.asarray(best, float), jitter, seed=1))]
 
 
-def real_case(model, body_model, image: np.ndarray, boxes: np.ndarray, device: str) -> dict:
+def real_case(networks: dict, body_model, image: np.ndarray, boxes: np.ndarray, device: str) -> dict:
     results = {}
     for half in (False, True):
-        estimator = BodyEstimator(AutocastNetwork(model, half), body_model, device=device)
+        estimator = BodyEstimator(networks[half], body_model, device=device)
         bodies = estimator.estimate(image, boxes).bodies
         results[half] = (np.stack([b.joints3d for b in bodies]), np.stack([b.rotmats for b in bodies]))
     return compare(results[False][0], results[True][0], results[False][1], results[True][1])
@@ -149,13 +151,24 @@ def main() -> int:
     parser.add_argument("--smpl-dir", type=Path, help="SMPL files (default: model dir, else synthetic)")
     parser.add_argument("--jitter", type=int, default=3, help="boxes per real photo")
     parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--engines", type=Path, nargs=2, metavar=("FP32_ENGINE", "FP16_ENGINE"),
+                        help="compare two TensorRT engines (CUDA) instead of PyTorch autocast")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    weights = args.checkpoint or FIXTURE
-    if not weights.is_file():
-        parser.error(f"no weights: {weights} not found (pass --checkpoint or set PARE_ROS_FIXTURES)")
-    model = load_network(weights, device=args.device)
+    if args.engines:
+        from pare_ros.backends.tensorrt_engine import TensorRTBackend
+
+        if not args.device.startswith("cuda"):
+            parser.error("--engines needs --device cuda")
+        networks = {False: TensorRTBackend(args.engines[0]), True: TensorRTBackend(args.engines[1])}
+        weights = f"TensorRT engines {args.engines[0]} / {args.engines[1]}"
+    else:
+        weights = args.checkpoint or FIXTURE
+        if not weights.is_file():
+            parser.error(f"no weights: {weights} not found (pass --checkpoint or set PARE_ROS_FIXTURES)")
+        model = load_network(weights, device=args.device)
+        networks = {half: AutocastNetwork(model, half) for half in (False, True)}
     smpl_dir = args.smpl_dir or model_files.default_model_dir()
     try:
         body_model, smpl_label = BodyModel.from_dir(smpl_dir), str(smpl_dir)
@@ -171,11 +184,11 @@ def main() -> int:
     cases = []
     if FIXTURE.is_file():
         inputs = torch.load(FIXTURE, map_location="cpu", weights_only=True)["input"]
-        cases.append(("fixture inputs", lambda: fixture_case(model, body_model, inputs, args.device)))
+        cases.append(("fixture inputs", lambda: fixture_case(networks, body_model, inputs, args.device)))
     if not args.skip_real:
         for name, image, boxes in real_photo_boxes(args.jitter):
             cases.append((f"{name}, {len(boxes)} crops",
-                          lambda image=image, boxes=boxes: real_case(model, body_model, image, boxes, args.device)))
+                          lambda image=image, boxes=boxes: real_case(networks, body_model, image, boxes, args.device)))
     print(f"{'case':36s} {'people':>6s} {'camera mm mean/max':>20s} {'root-rel mm mean/max':>22s} "
           f"{'rotation deg mean/max':>22s}")
     for name, run in cases:
