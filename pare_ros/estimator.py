@@ -172,7 +172,6 @@ class BodyEstimator:
         timings["total"] = time.perf_counter() - t0
         return Estimates(bodies, intrinsics, (width, height), timings)
 
-
     def _sync(self) -> None:
         if self.sync_stages:
             torch.cuda.synchronize(self.device)

@@ -57,7 +57,10 @@ FOCAL_CROP = 5000.0          # PARE's crop-space focal length (pred_cam_t)
 
 
 class AutocastNetwork:
-    """The network under ``torch.autocast(float16)`` on its device (outputs as float32)."""
+    """The network under ``torch.autocast(float16)`` on its device (outputs as float32).
+
+    Not :class:`~pare_ros.backends.torch_backend.TorchBackend`: that refuses fp16 on a CPU
+    (far slower than fp32 there), which is exactly what this study runs on a CPU."""
 
     def __init__(self, model: torch.nn.Module, half: bool) -> None:
         self.model, self.half = model, half

@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from pare_ros.ros.dds_profile import use_large_image_profile
 
-from pare_ros.ros.dds_profile import use_large_image_profile  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE = Path(os.environ.get(
+    "PARE_ROS_FIXTURES", REPO.parent / "shared" / "fixtures")) / "pare_hrnet_w32_reference_outputs.pt"
 
 # Before any DDS participant exists in this process or its children: with Fast DDS's 512 KiB
 # default segment, a mid-sized image can make the next CameraInfo miss shared memory and
 # arrive only with the writer's next heartbeat, seconds later (config/fastdds_large_images.xml).
 use_large_image_profile()
-FIXTURE = Path(os.environ.get(
-    "PARE_ROS_FIXTURES", REPO.parent / "shared" / "fixtures")) / "pare_hrnet_w32_reference_outputs.pt"
 
 
 @pytest.fixture(scope="session")

@@ -42,8 +42,8 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from .contract import INPUT_NAME, INPUT_SHAPE, OUTPUT_NAMES, check_io, run_in_chunks
-from .trt_precision import (STRONG_TYPING, WEAK_TYPING, FP16ConversionError, Fp16Converter,
-                            autocast_fp16_onnx, has_fp16_builder_flag, platform_has_fast_fp16)
+from .trt_precision import (FP16ConversionError, Fp16Converter, autocast_fp16_onnx, fp16_method,
+                            has_fp16_builder_flag, platform_has_fast_fp16)
 from ..model_files import sha256_file
 
 SIDECAR_VERSION = 1
@@ -206,11 +206,6 @@ def tensorrt_builder(onnx_path: Path, engine_path: Path, spec: BuildSpec,
 Builder = Callable[..., List[Dict[str, object]]]
 
 
-def _fp16_method(tensorrt_version: str) -> str:
-    major = int(str(tensorrt_version).split(".")[0])
-    return WEAK_TYPING if major <= 10 else STRONG_TYPING
-
-
 def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: BuildSpec = BuildSpec(),
                  timing_cache: str | Path | None = None, builder: Optional[Builder] = None,
                  environment: Optional[Callable[[], Dict[str, str]]] = None) -> Dict[str, object]:
@@ -234,7 +229,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: BuildSpec
         "engine_sha256": sha256_file(engine_path),
         **env,
         "precision": spec.precision,
-        "fp16_method": _fp16_method(env["tensorrt_version"]) if spec.precision == "fp16" else None,
+        "fp16_method": fp16_method(env["tensorrt_version"]) if spec.precision == "fp16" else None,
         "profile": spec.profile(),
         "workspace_gb": spec.workspace_gb,
         "bindings": bindings,

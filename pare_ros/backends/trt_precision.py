@@ -35,6 +35,11 @@ def has_fp16_builder_flag(trt) -> bool:
     return hasattr(trt.BuilderFlag, "FP16")
 
 
+def fp16_method(tensorrt_version: str) -> str:
+    """How a TensorRT of this version gets FP16 (recorded in the engine's sidecar)."""
+    return WEAK_TYPING if int(str(tensorrt_version).split(".")[0]) <= 10 else STRONG_TYPING
+
+
 def platform_has_fast_fp16(builder) -> bool:
     """TensorRT ≤ 10 can tell; 11 removed the query (every supported GPU has fast FP16)."""
     return bool(getattr(builder, "platform_has_fast_fp16", True))
