@@ -1,0 +1,186 @@
+"""The frame pipeline's own cost: the node's ``FrameProcessor`` around a zero-cost network.
+
+The network is :class:`pare_ros.benchmarking.null_network.NullNetwork` (fixed, plausible outputs
+of the right shapes, no inference), so what is measured is everything else the node does per
+frame — decode, detect (fixed boxes), track, crop, SMPL, post-processing, smoothing, message
+build and serialisation to CDR bytes — i.e. what decides whether the node keeps up with a 30 Hz
+camera once the network runs on a GPU in a few milliseconds.
+
+Cases: 1, 4 and 8 people (fixed boxes, tracking + smoothing on, the node's default settings) ×
+subscribers: ``none`` (only ``~/bodies`` and TF: no marker or body-point subscriber),
+``markers+points`` (markers with the mesh at the default 10 Hz, and ``~/body_points``) and
+``mesh-every-frame`` (the same with the mesh in every frame: the worst frame of the previous
+case). Frames are 640×480 ``rgb8`` ``sensor_msgs/Image`` messages with 30 Hz stamps. Reports
+p50 / p95 per stage and end to end (decode → every message serialised). Needs the ROS 2
+environment (``source scripts/env.sh``).
+
+Usage::
+
+    python scripts/benchmark_pipeline.py                    # 200 frames per case
+    python scripts/benchmark_pipeline.py --frames 20 --people 1 8 --json out/pipeline.json
+    python scripts/benchmark_pipeline.py --device cuda      # on a GPU machine
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from benchmark import boxes_for, image_message, percentiles  # noqa: E402
+
+ORDER = ("decode", "detect", "track", "crop", "network", "smpl", "postprocess", "smooth", "messages",
+         "serialise")
+SUBSCRIBERS = {
+    # name: (want_markers, want_points, markers_max_rate or None for the default)
+    "none": (False, False, None),
+    "markers+points": (True, True, None),
+    "mesh-every-frame": (True, True, 1e6),
+}
+
+
+def make_estimator(device: str = "cpu", max_batch: int = 8):
+    from pare_ros.assets import synthetic_smpl_dir
+    from pare_ros.benchmarking.null_network import NullNetwork
+    from pare_ros.body_model import BodyModel
+    from pare_ros.estimator import BodyEstimator
+
+    body_model = BodyModel.from_dir(synthetic_smpl_dir("neutral")).to(device)
+    return BodyEstimator(NullNetwork(max_batch, device), body_model, device=device)
+
+
+def make_processor(estimator, boxes, markers_max_rate=None):
+    from pare_ros.ros.frame_processor import FrameProcessor, ProcessorSettings
+    from pare_ros.ros.pipeline_factory import FixedBoxesDetector
+    from pare_ros.tracking import BodySmoother, Tracker
+
+    settings = ProcessorSettings()
+    if markers_max_rate is not None:
+        settings.markers_max_rate = markers_max_rate
+    detector = FixedBoxesDetector(boxes, min_box_height=0.0, max_people=len(boxes))
+    return FrameProcessor(estimator, detector, Tracker(min_hits=1, seed=0), settings, smoother=BodySmoother())
+
+
+def run_frame(processor, image, info, stamp, want_markers: bool, want_points: bool, device: str):
+    """One frame: ``process`` + CDR serialisation of every output; (outputs, end-to-end s)."""
+    from rclpy.serialization import serialize_message
+    from tf2_msgs.msg import TFMessage
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    out = processor.process(image, info, want_markers=want_markers, want_points=want_points, now=stamp)
+    t = time.perf_counter()
+    payload = [serialize_message(out.bodies), serialize_message(TFMessage(transforms=out.transforms))]
+    if out.markers is not None:
+        payload.append(out.markers.serialize())
+    if out.body_points is not None:
+        payload.append(serialize_message(out.body_points))
+    out.timings["serialise"] = time.perf_counter() - t
+    end = time.perf_counter() - t0
+    if not all(payload):
+        raise RuntimeError("empty message")
+    return out, end
+
+
+def run_case(estimator, people: int, subscribers: str, frames: int, warmup: int, device: str) -> dict:
+    want_markers, want_points, rate = SUBSCRIBERS[subscribers]
+    processor = make_processor(estimator, boxes_for(people), rate)
+    pixels = np.random.default_rng(people).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    samples: dict = {}
+    for i in range(warmup + frames):
+        image, info, stamp = image_message(pixels, i)
+        out, end = run_frame(processor, image, info, stamp, want_markers, want_points, device)
+        if out.people != people:
+            raise RuntimeError(f"frame {i}: {out.people} people published, expected {people}")
+        if want_points and out.body_points is None:
+            raise RuntimeError("body points were asked for but not built")
+        if i < warmup:
+            continue
+        for stage, seconds in out.timings.items():
+            samples.setdefault(stage, []).append(seconds)
+        samples.setdefault("end_to_end", []).append(end)
+    stats = {stage: percentiles(v) for stage, v in samples.items()}
+    return {"people": people, "subscribers": subscribers, **stats}
+
+
+def stage_names(cases) -> list:
+    seen = {stage for case in cases for stage in case if stage not in ("people", "subscribers", "end_to_end")}
+    return [s for s in ORDER if s in seen] + sorted(seen - set(ORDER))
+
+
+def table(cases) -> str:
+    stages = stage_names(cases)
+    head = ["subscribers", "people", *stages, "**end to end**"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for case in cases:
+        cells = [f"{case[s][0]:.2f} / {case[s][1]:.2f}" if s in case else "–" for s in stages]
+        cells.append(f"**{case['end_to_end'][0]:.1f} / {case['end_to_end'][1]:.1f}**")
+        lines.append(f"| {case['subscribers']} | {case['people']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def machine_line() -> str:
+    load = ", load average %.2f %.2f %.2f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
+    cuda = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    return (f"{platform.machine()} {os.cpu_count()} CPUs{load}, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), CUDA: {cuda}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--people", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--subscribers", nargs="+", choices=sorted(SUBSCRIBERS), default=list(SUBSCRIBERS))
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (crops, SMPL and the stand-in's outputs)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's own; 1 is steadier on a shared machine)")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.warmup < 1:
+        parser.error("--warmup must be ≥ 1 (the first frame pays for lazy initialisation)")
+    try:
+        import rclpy  # noqa: F401
+        from sensor_msgs.msg import Image  # noqa: F401
+        from pare_ros.msg import SmplBody  # noqa: F401
+    except ImportError as exc:
+        print(f"error: needs the ROS 2 environment and the built pare_ros messages "
+              f"(source scripts/env.sh): {exc}", file=sys.stderr)
+        return 2
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda but no CUDA device", file=sys.stderr)
+        return 2
+    estimator = make_estimator(args.device, max(args.people))
+    print(f"machine: {machine_line()}\nzero-cost network (NullNetwork) on {args.device}; "
+          f"{args.frames} frames after {args.warmup} warm-up per case; times in ms, p50 / p95", flush=True)
+    cases = []
+    for subscribers in args.subscribers:
+        for people in args.people:
+            case = run_case(estimator, people, subscribers, args.frames, args.warmup, args.device)
+            cases.append(case)
+            print(f"  {subscribers:16s} {people} people: end to end "
+                  f"{case['end_to_end'][0]:.2f} / {case['end_to_end'][1]:.2f} ms", flush=True)
+    print(f"machine after: {machine_line()}")
+    print("\n" + table(cases))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"machine": machine_line(), "device": args.device, "frames": args.frames,
+                                         "warmup": args.warmup, "cases": cases}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
