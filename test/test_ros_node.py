@@ -332,7 +332,7 @@ def test_reset_tracks_service_gives_new_ids_and_deletes_old_markers(node_and_cli
 
 
 BAD_FRAMES = {
-    "encoding": lambda c, s: c.image(s, encoding="yuv422"),
+    "encoding": lambda c, s: c.image(s, encoding="32FC1"),       # depth: not a picture
     "step": lambda c, s: c.image(s, step=W * 3 - 7),
     "truncated": lambda c, s: c.image(s, data=bytes(W * H)),
     "empty": lambda c, s: c.image(s, width=0, height=0, data=b""),
@@ -353,7 +353,7 @@ def test_bad_image_is_counted_and_next_frame_served(node_and_client, reason):
 
 
 @pytest.mark.parametrize("reason,info", [
-    ("zero_k", dict(k=[0.0] * 9)),
+    ("zero_k", dict(k=[float("nan")] + [0.0] * 8)),     # K = 0 alone gets fallback intrinsics
     ("size_mismatch", dict(width=320, height=240)),
 ])
 def test_bad_camera_info_is_counted(node_and_client, reason, info):
@@ -420,11 +420,13 @@ def test_corrupt_jpeg_on_compressed_transport(tmp_path):
 
     params = dict(NODE_PARAMS, **{"image_transport": "compressed", "model.dir": str(tmp_path / "m"),
                                    "image_qos.reliability": "best_effort"})
+    # Only the image topic is remapped: image_transport's convention puts the compressed
+    # stream on the *resolved* image topic + /compressed, i.e. /cam/image/compressed.
     proc = NodeProcess("pare_ros.ros.node", params, tmp_path / "log.txt",
-                       remaps={"image/compressed": "/cam/image/compressed", "camera_info": "/cam/camera_info"})
+                       remaps={"image": "/cam/image", "camera_info": "/cam/camera_info"})
     client = Client("pare_test_jpeg", compressed=True)
     try:
-        assert proc.wait_for_output("listening on", 180), proc.output()
+        assert proc.wait_for_output("listening on /cam/image/compressed", 180), proc.output()
         assert client.wait_connected(), proc.output()
         import cv2
 

@@ -15,7 +15,12 @@ from typing import Optional, Tuple
 from ..camera import Intrinsics
 
 #: Fixed set of failure reasons (diagnostic counter names).
-REASONS = ("zero_k", "size_mismatch")
+REASONS = ("zero_k", "implausible_k", "size_mismatch")
+
+#: Plausible focal lengths, in image widths (fx = 0.05 W is a ~180° fisheye, 50 W a ~1° tele).
+FOCAL_RANGE = (0.05, 50.0)
+#: The principal point may lie this many image sizes outside the image (lens shift, ROI).
+PRINCIPAL_MARGIN = 0.5
 
 
 class CameraInfoError(ValueError):
@@ -41,33 +46,100 @@ def _roi_active(info) -> bool:
         and int(roi.width) == int(info.width) and int(roi.height) == int(info.height))
 
 
-def intrinsics_from_camera_info(msg, source: str = "K") -> Intrinsics:
+def _matrix(msg, source: str) -> Tuple[list, Tuple[float, float, float, float]]:
+    if source == "K":
+        m = [float(v) for v in msg.k]
+        return m, (m[0], m[4], m[2], m[5])
+    if source == "P":
+        m = [float(v) for v in msg.p]
+        return m, (m[0], m[5], m[2], m[6])
+    raise ValueError(f"intrinsics source must be 'K' or 'P', not {source!r}")
+
+
+def is_uncalibrated(msg, source: str = "K") -> bool:
+    """True when the chosen matrix is all zeros: the driver has no calibration (usb_cam and
+    camera_info_manager without a calibration file publish K = D = P = 0)."""
+    return not any(_matrix(msg, source)[0])
+
+
+def _sensor_size(msg, image_size: Optional[Tuple[int, int]]) -> Optional[Tuple[int, int]]:
+    """Full-resolution (width, height) the matrices refer to: CameraInfo's own size, else the
+    published image's size times the binning; None when neither is known."""
+    if int(msg.width) > 0 and int(msg.height) > 0:
+        return int(msg.width), int(msg.height)
+    if image_size is None:
+        return None
+    bx, by = _binning(msg)
+    return int(image_size[0]) * bx, int(image_size[1]) * by
+
+
+def intrinsics_from_camera_info(msg, source: str = "K",
+                                image_size: Optional[Tuple[int, int]] = None) -> Intrinsics:
     """Pinhole intrinsics of the *published* image from a CameraInfo.
 
     Args:
         source: "K" (raw image: k[0], k[4], k[2], k[5]) or "P" (rectified image: p[0], p[5],
             p[2], p[6]).
+        image_size: (width, height) of the published image, for the plausibility check when
+            the CameraInfo's width/height are 0.
     Raises:
         CameraInfoError: reason "zero_k" when the chosen matrix is all zeros (uncalibrated
-            driver) or has a non-finite or non-positive focal length.
+            driver) or has a non-finite or non-positive focal length; "implausible_k" when a
+            focal length is outside :data:`FOCAL_RANGE` image widths/heights or the principal
+            point more than :data:`PRINCIPAL_MARGIN` image sizes outside the image (e.g.
+            fx = 1e300: the 3D placement would overflow).
         ValueError: for an unknown ``source`` (a configuration error, not bad input).
     """
-    if source == "K":
-        m = [float(v) for v in msg.k]
-        fx, fy, cx, cy = m[0], m[4], m[2], m[5]
-    elif source == "P":
-        m = [float(v) for v in msg.p]
-        fx, fy, cx, cy = m[0], m[5], m[2], m[6]
-    else:
-        raise ValueError(f"intrinsics source must be 'K' or 'P', not {source!r}")
+    m, (fx, fy, cx, cy) = _matrix(msg, source)
     if not all(math.isfinite(v) for v in (fx, fy, cx, cy)) or fx <= 0 or fy <= 0:
         what = "all zeros (uncalibrated camera?)" if not any(m) else f"fx={fx} fy={fy} cx={cx} cy={cy}"
         raise CameraInfoError("zero_k", f"camera_info {source} is invalid: {what}")
+    sensor = _sensor_size(msg, image_size)
+    if sensor is not None:
+        width, height = sensor
+        lo, hi = FOCAL_RANGE
+        problems = []
+        if not (lo * width <= fx <= hi * width and lo * height <= fy <= hi * height):
+            problems.append(f"focal length fx={fx:g} fy={fy:g} px is not {lo:g}..{hi:g} image sizes")
+        if not (-PRINCIPAL_MARGIN * width <= cx <= (1 + PRINCIPAL_MARGIN) * width
+                and -PRINCIPAL_MARGIN * height <= cy <= (1 + PRINCIPAL_MARGIN) * height):
+            problems.append(f"principal point ({cx:g}, {cy:g}) is far outside the image")
+        if problems:
+            raise CameraInfoError("implausible_k", f"camera_info {source} is implausible for a "
+                                  f"{width}x{height} sensor: " + "; ".join(problems))
     if _roi_active(msg):
         cx -= int(msg.roi.x_offset)
         cy -= int(msg.roi.y_offset)
     bx, by = _binning(msg)
     return Intrinsics(fx / bx, fy / by, cx / bx, cy / by)
+
+
+def fallback_intrinsics(width: int, height: int, hfov_deg: float) -> Intrinsics:
+    """Intrinsics for an uncalibrated camera: square pixels, principal point at the image
+    centre and the given horizontal field of view (a guess: 3D distances scale with it)."""
+    if not 1.0 <= hfov_deg <= 179.0:
+        raise ValueError(f"camera_info.fallback_hfov_deg must be in [1, 179], got {hfov_deg}")
+    return Intrinsics.default_for(int(width), int(height), hfov_deg)
+
+
+def fallback_warning(frame_id: str, width: int, height: int, hfov_deg: float) -> str:
+    """The one-time log line when :func:`fallback_intrinsics` is used."""
+    f = fallback_intrinsics(width, height, hfov_deg).fx
+    return (f"camera_info of '{frame_id}' has K = 0 (camera not calibrated): using fallback "
+            f"intrinsics f = {f:.1f} px from camera_info.fallback_hfov_deg = {hfov_deg:g} deg for "
+            f"{width}x{height}. Body distances are only as right as that field of view; calibrate "
+            "the camera (camera_calibration) and give the driver its camera_info_url.")
+
+
+def distortion_warning(info, source: str) -> Optional[str]:
+    """The one-time note when intrinsics come from K although D says the image is distorted;
+    None when it does not apply: source "P" (rectified input), D empty or all zero, or an
+    uncalibrated K (the fallback warning covers that)."""
+    if source != "K" or not has_distortion(info) or is_uncalibrated(info, "K"):
+        return None
+    return (f"camera_info of '{info.header.frame_id}' has non-zero distortion D but the intrinsics "
+            "come from K: PARE's perspective placement assumes an undistorted image. Subscribe "
+            "to the rectified image (image_rect) with intrinsics_source: P for exact 3D positions.")
 
 
 def expected_image_size(info) -> Optional[Tuple[int, int]]:
@@ -93,8 +165,9 @@ def check_image_size(info, width: int, height: int) -> None:
 
 
 def has_distortion(info) -> bool:
-    """True when any distortion coefficient is non-zero (K then describes a distorted image)."""
-    return any(float(v) != 0.0 for v in info.d)
+    """True when any distortion coefficient is non-zero (K then describes a distorted image);
+    NaN coefficients (a broken calibration file) do not count as distortion."""
+    return any(float(v) != 0.0 and math.isfinite(float(v)) for v in info.d)
 
 
 def stamp_to_ns(stamp) -> int:

@@ -18,8 +18,11 @@ from ..estimator import rebuild_bodies
 from ..overlay import render_overlay
 from .body_messages import smpl_body_array_msg, smpl_body_msg
 from .body_points import body_points_msg
-from .camera_info import CameraInfoError, check_image_size, has_distortion, intrinsics_from_camera_info
-from .image_conversion import compressed_msg_to_rgb, image_msg_to_rgb, rgb_to_image_msg
+from .camera_info import (CameraInfoError, check_image_size, distortion_warning, expected_image_size,
+                          fallback_intrinsics, fallback_warning, intrinsics_from_camera_info,
+                          is_uncalibrated)
+from .image_conversion import (DEFAULT_LIMITS, ImageLimits, compressed_msg_to_rgb, image_msg_to_rgb,
+                               rgb_to_image_msg)
 from .markers import body_marker_bundle, delete_markers, MarkerBundle
 from .tf_frames import body_transforms
 
@@ -36,12 +39,17 @@ class ProcessorSettings:
     markers_max_rate: float = 10.0
     markers_color_mode: str = "track"
     markers_alpha: float = 1.0
+    markers_lifetime: float = 0.0       # s; 0 = until deleted
     publish_debug_image: bool = False
     publish_body_points: bool = True
     body_points_stride: int = 1
     publish_rotmats: bool = False
     publish_vertices: bool = False
     intrinsics_source: str = "K"
+    #: accepted image sizes (checked before decoding; compressed: from the file header)
+    image_limits: ImageLimits = DEFAULT_LIMITS
+    #: horizontal FOV (deg) of the intrinsics used when CameraInfo has K = 0; 0 = refuse
+    fallback_hfov_deg: float = 60.0
 
 
 @dataclass
@@ -67,6 +75,16 @@ class FrameError(ValueError):
 
 def stamp_seconds(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+# The BodyEstimate fields that reach messages, TF and the smoother.
+_FINITE_FIELDS = ("betas", "rotmats", "transl", "joints3d", "keypoints3d", "joints2d", "vertices")
+
+
+def _finite(body) -> bool:
+    """True when every published/smoothed array of a BodyEstimate is finite."""
+    return all(np.isfinite(getattr(body, name)).all() for name in _FINITE_FIELDS
+               if getattr(body, name, None) is not None)
 
 
 class FrameProcessor:
@@ -96,21 +114,56 @@ class FrameProcessor:
         self._velocity: Dict[int, Optional[np.ndarray]] = {}
         self._dropped_by_reset: List[int] = []   # their markers are deleted with the next frame
         self.warned_distortion = False
+        self._warned_fallback: set = set()     # frame_ids told about fallback intrinsics
+        self._pending_warnings: List[str] = []
 
     # ------------------------------------------------------------------------------------
-    def decode(self, image_msg) -> np.ndarray:
+    def decode(self, image_msg, info=None) -> np.ndarray:
+        """Image or CompressedImage → uint8 RGB [H, W, 3]. Sizes are checked against
+        ``settings.image_limits`` and the size ``info`` describes *before* decoding.
+        Raises ImageConversionError (a ValueError with ``reason``)."""
+        expected = expected_image_size(info) if info is not None else None
+        limits = self.settings.image_limits
         if hasattr(image_msg, "format") and not hasattr(image_msg, "encoding"):
-            return compressed_msg_to_rgb(image_msg)
-        return image_msg_to_rgb(image_msg)
+            return compressed_msg_to_rgb(image_msg, limits, expected)
+        return image_msg_to_rgb(image_msg, limits, expected)
 
     def intrinsics(self, info, width: int, height: int) -> Intrinsics:
+        """Validated intrinsics of a width×height image; K = 0 (uncalibrated) gives fallback
+        intrinsics from ``settings.fallback_hfov_deg`` with a one-time warning per frame_id.
+        Raises FrameError (missing_camera_info, zero_k, implausible_k, size_mismatch)."""
         if info is None:
             raise FrameError("missing_camera_info", "no CameraInfo for this image")
+        s = self.settings
         try:
             check_image_size(info, width, height)
-            return intrinsics_from_camera_info(info, self.settings.intrinsics_source)
+            if is_uncalibrated(info, s.intrinsics_source) and s.fallback_hfov_deg > 0:
+                frame = info.header.frame_id
+                if frame not in self._warned_fallback:
+                    self._warned_fallback.add(frame)
+                    self._pending_warnings.append(fallback_warning(frame, width, height, s.fallback_hfov_deg))
+                return fallback_intrinsics(width, height, s.fallback_hfov_deg)
+            return intrinsics_from_camera_info(info, s.intrinsics_source, image_size=(width, height))
         except CameraInfoError as exc:
-            raise FrameError(exc.reason, str(exc)) from exc
+            hint = (" (set camera_info.fallback_hfov_deg, e.g. 60, to run an uncalibrated camera "
+                    "with guessed intrinsics)" if is_uncalibrated(info, s.intrinsics_source) else "")
+            raise FrameError(exc.reason, str(exc) + hint) from exc
+
+    def _input_warnings(self, info) -> List[str]:
+        """One-time notes about this frame's input (fallback intrinsics, distortion)."""
+        warnings, self._pending_warnings = self._pending_warnings, []
+        note = distortion_warning(info, self.settings.intrinsics_source)
+        if note and not self.warned_distortion:
+            self.warned_distortion = True
+            warnings.append(note)
+        return warnings
+
+    def _drop_track_state(self, track_id: int) -> None:
+        """Forget one track's smoothing/coasting state (the tracker keeps its box track)."""
+        self._last_estimate.pop(track_id, None)
+        self._velocity.pop(track_id, None)
+        if self.smoother is not None:
+            self.smoother.drop(track_id)
 
     def reset(self) -> None:
         """Forget every track (new IDs from the next frame on); the dropped tracks' markers
@@ -147,18 +200,12 @@ class FrameProcessor:
         timings: Dict[str, float] = {}
         t = time.perf_counter()
         try:
-            rgb = self.decode(image_msg)
+            rgb = self.decode(image_msg, info)
         except ValueError as exc:
             raise FrameError(getattr(exc, "reason", "decode"), str(exc)) from exc
         height, width = rgb.shape[:2]
         intrinsics = self.intrinsics(info, width, height)
-        warnings = []
-        if s.intrinsics_source == "K" and has_distortion(info) and not self.warned_distortion:
-            self.warned_distortion = True
-            warnings.append(
-                f"camera_info of '{info.header.frame_id}' has non-zero distortion D but the intrinsics "
-                "come from K: PARE's perspective placement assumes an undistorted image. Subscribe "
-                "to the rectified image (image_rect) with intrinsics_source: P for exact 3D positions.")
+        warnings = self._input_warnings(info)
         timings["decode"] = time.perf_counter() - t
         header = image_msg.header
         stamp = stamp_seconds(header.stamp)
@@ -191,8 +238,20 @@ class FrameProcessor:
                 self.smoother.drop(tid)
         fresh = [(view, by_detection[view.detection_index]) for view in tracks
                  if view.detection_index is not None]
+        # Nothing non-finite may enter the smoother or the coasting state: one such value
+        # would poison the track for good (and TF refuses it). Drop that track's state and
+        # its body for this frame; the frame's output and the other people are unaffected.
+        for view, _ in [pair for pair in fresh if not _finite(pair[1])]:
+            self._drop_track_state(view.track_id)
+            warnings.append(f"track {view.track_id}: non-finite estimate, its state was dropped")
+        fresh = [pair for pair in fresh if _finite(pair[1])]
         for (view, _), body in zip(fresh, self._smooth(fresh, stamp, intrinsics)):
-            self._last_estimate[view.track_id] = body
+            velocity = self._velocity.get(view.track_id)
+            if _finite(body) and (velocity is None or np.isfinite(velocity).all()):
+                self._last_estimate[view.track_id] = body
+            else:
+                self._drop_track_state(view.track_id)
+                warnings.append(f"track {view.track_id}: non-finite smoothed estimate, its state was dropped")
         # Coasting tracks keep their last (smoothed) estimate until the tracker drops them.
         people = [(view, self._last_estimate[view.track_id]) for view in tracks
                   if view.track_id in self._last_estimate]
@@ -222,7 +281,8 @@ class FrameProcessor:
                 bundle.extend(body_marker_bundle(
                     body, view.track_id, header, self.faces, self.parents, include_mesh=with_mesh,
                     alpha=s.markers_alpha, color_mode=s.markers_color_mode,
-                    vertex_parts=self.vertex_parts, body_id=view.body_id, state=view.state))
+                    vertex_parts=self.vertex_parts, body_id=view.body_id, state=view.state,
+                    lifetime=s.markers_lifetime))
             if with_mesh and people:
                 self._last_mesh_time = now
             outputs.markers = bundle

@@ -155,3 +155,39 @@ def diagnostic_status(name: str, hardware_id: str, level, message: str,
     status.hardware_id = hardware_id
     status.values = [KeyValue(key=str(k), value=_format(v)) for k, v in (values or {}).items()]
     return status
+
+
+class ThrottledLog:
+    """Rate-limits repeated log messages per key *and says how many it held back*.
+
+    rclpy's ``throttle_duration_sec`` drops repeats silently, so a log can show one traceback
+    where a hundred frames failed. ``message(key, text)`` returns the text to log (with
+    "(N similar messages suppressed in the last T s)" appended when some were held back) or
+    None when this one is to be suppressed; the caller's counters stay exact either way.
+    """
+
+    def __init__(self, period: float = 5.0) -> None:
+        if period < 0:
+            raise ValueError("period must be >= 0 s")
+        self.period = period
+        self._last: Dict[str, float] = {}
+        self._suppressed: Dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def message(self, key: str, text: str, now: Optional[float] = None) -> Optional[str]:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.period:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return None
+            held = self._suppressed.pop(key, 0)
+            self._last[key] = now
+        if held and last is not None:
+            return f"{text} ({held} similar message{'s' if held > 1 else ''} suppressed in the last {now - last:.1f} s)"
+        return text
+
+    def suppressed(self, key: str) -> int:
+        """Messages held back for ``key`` since it was last logged."""
+        with self._lock:
+            return self._suppressed.get(key, 0)

@@ -1,0 +1,274 @@
+"""Stamp policy for incoming camera frames (ROS-free): staleness, bad stamps, time-base changes,
+clock-offset warnings and an estimate of frames lost before the node.
+
+Two clocks meet here: the image stamp ``s`` (the camera's or the bag's clock) and the node clock
+``a`` at the frame's *arrival* (the image callback), both in seconds. Their offset ``o = a - s``
+is the stream's latency plus any clock disagreement; it is constant while a stream is healthy,
+whatever the disagreement (a bag played without ``--clock`` is hours behind, but steadily so).
+A single frame whose offset leaves that baseline is an outlier until the next frame confirms the
+new baseline (a bag looping without ``--clock``), so one bad stamp never resets the tracks and
+never moves the stream's time::
+
+    guard = InputGuard(GuardSettings(max_image_age=0.5))
+    guard.note_arrival(stamp_ns, node_now)          # image callback: lost-frame estimate
+    verdict = guard.check(stamp_ns, node_now)       # worker, before processing
+    if verdict.action == "reject": count(verdict.reason)
+    elif verdict.action == "reset": processor.reset()      # and then process the frame
+    ... processed ...
+    guard.commit(stamp_ns)                          # the stream's time moves only now
+
+Counter names (:data:`BAD_STAMP_REASONS` are bad input; ``stale`` and ``stamp_reset`` are not).
+"""
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+#: Rejections caused by the stamp itself (bad input, counted in the input status).
+BAD_STAMP_REASONS = ("stamp_invalid", "stamp_future", "stamp_backwards", "stamp_jump")
+#: Counters that are not bad input: ``stale`` (waited too long in the node's buffer),
+#: ``stamp_reset`` (a confirmed time-base change: tracks were reset) and ``dropped_upstream``
+#: (frames estimated lost before the node, from gaps in the stamp sequence).
+OTHER_COUNTERS = ("stale", "stamp_reset", "dropped_upstream")
+
+NS = 1_000_000_000
+#: An offset change smaller than this (s) is transport jitter, not a new time base.
+JUMP_TOLERANCE = 1.0
+#: Offsets of the last accepted frames that form the baseline (median: robust to one late frame).
+BASELINE_FRAMES = 5
+#: Gaps longer than this (s) are a paused camera, not lost frames.
+MAX_GAP = 10.0
+
+
+@dataclass
+class GuardSettings:
+    """Args:
+        max_image_age: s a frame may wait in the node (arrival → start of inference) before it
+            is dropped as stale; 0 = never.
+        max_future_stamp: s a stamp may be ahead of the node clock at arrival; further ahead
+            is bad input ("stamp_future"), never the stream's new time.
+        clock_offset_warn: s of |node clock − stamp| (median of recent frames) above which
+            :meth:`InputGuard.check` returns a warning text with the measured offset; 0 = off.
+        expected_rate: Hz; the frame period assumed until the stamps show their own.
+    """
+
+    max_image_age: float = 0.5
+    max_future_stamp: float = 5.0
+    clock_offset_warn: float = 1.0
+    expected_rate: float = 10.0
+
+
+@dataclass
+class Verdict:
+    """What to do with one frame. ``action``: "accept", "reset" (reset the tracks, then
+    process) or "reject" (``reason`` names the counter, ``message`` the cause).
+    ``queue_age``: s since arrival. ``warning``: clock-offset text for the (throttled) log."""
+
+    action: str
+    reason: str = ""
+    message: str = ""
+    queue_age: float = 0.0
+    warning: Optional[str] = None
+
+
+def stamp_ns(sec: int, nanosec: int) -> int:
+    """builtin_interfaces/Time fields → int ns (no validation; see :func:`stamp_problem`)."""
+    return int(sec) * NS + int(nanosec)
+
+
+def stamp_problem(sec: int, nanosec: int) -> Optional[str]:
+    """Why a stamp is malformed (None when it is usable): nanosec must be < 1e9 and an all-zero
+    stamp means "not set" (REP-103/ROS convention; TF would read it as "latest")."""
+    if not 0 <= int(nanosec) < NS:
+        return f"nanosec {nanosec} is not in [0, 1e9)"
+    if int(sec) == 0 and int(nanosec) == 0:
+        return "stamp is zero (the driver does not stamp its images)"
+    return None
+
+
+def _duration(seconds: float) -> str:
+    """1234.5 → '20 min 34.5 s' (the scale of the offset matters more than its digits)."""
+    s = abs(seconds)
+    if s >= 86400:
+        return f"{s / 86400:.1f} days"
+    if s >= 3600:
+        return f"{s / 3600:.2f} h"
+    if s >= 60:
+        return f"{int(s // 60)} min {s % 60:.1f} s"
+    return f"{s:.3f} s"
+
+
+def clock_offset_text(offset: float, node_now: float, max_future: float) -> str:
+    """Warning for a median offset (node clock − stamp, s) that is too large: what was measured,
+    what it does to the output, and the fix."""
+    if node_now == 0.0:
+        return ("the node clock is zero: use_sim_time is true but nothing publishes /clock. Play "
+                "the bag with `ros2 bag play --clock`, or set use_sim_time:=false")
+    if offset > 0:
+        return (f"image stamps are {_duration(offset)} behind the node clock ({offset:.3f} s). "
+                "Frames are processed (staleness counts from arrival), but outputs carry the old "
+                "stamps, so TF lookups and latency figures will be off. If you play a bag, use "
+                "`ros2 bag play --clock` and use_sim_time:=true on this node; if the camera stamps "
+                "with its own clock, synchronise it (chrony/PTP) or let the driver stamp with ROS time")
+    return (f"image stamps are {_duration(offset)} AHEAD of the node clock ({-offset:.3f} s); "
+            f"frames more than max_future_stamp = {max_future} s ahead are dropped (stamp_future). "
+            "Synchronise the camera's clock with this computer (chrony/PTP), or, when playing a "
+            "bag with --clock, set use_sim_time:=true on this node")
+
+
+class GapEstimator:
+    """Frames lost before the node (in the camera, the network or the DDS reader queue, which
+    the node never sees), from gaps in the arriving stamps: a gap of ``k`` periods means
+    ``k - 1`` missing frames. The period is the median of recent intervals (the camera's real
+    rate), ``1/expected_rate`` until 5 intervals are known. Backward steps and gaps above
+    :data:`MAX_GAP` restart the estimate without counting."""
+
+    def __init__(self, expected_rate: float = 10.0, window: int = 30) -> None:
+        if not expected_rate > 0:
+            raise ValueError(f"expected_rate must be > 0 Hz, got {expected_rate}")
+        self.expected_rate = float(expected_rate)
+        self._intervals: deque = deque(maxlen=window)
+        self._last: Optional[float] = None
+
+    def period(self) -> float:
+        """Frame period in s (median interval, or 1/expected_rate while too few are known)."""
+        if len(self._intervals) >= 5:
+            return float(np.median(self._intervals))
+        return 1.0 / self.expected_rate
+
+    def observe(self, stamp: float) -> int:
+        """Record one arriving stamp (s); returns the frames estimated missing before it."""
+        last, self._last = self._last, stamp
+        if last is None:
+            return 0
+        dt = stamp - last
+        if not 0.0 < dt <= MAX_GAP:
+            return 0
+        period = self.period()
+        self._intervals.append(dt)
+        # Round to the nearest whole number of periods: jitter of up to half a period is not a loss.
+        return max(0, int(math.floor(dt / period + 0.5)) - 1)
+
+
+class InputGuard:
+    """The stamp policy for one camera stream (thread-safe: the image callback calls
+    :meth:`note_arrival`, the worker :meth:`check` and :meth:`commit`)."""
+
+    def __init__(self, settings: Optional[GuardSettings] = None) -> None:
+        self.settings = settings or GuardSettings()
+        self._lock = threading.Lock()
+        self._arrivals: "OrderedDict[int, float]" = OrderedDict()   # stamp ns → node time (s)
+        self._offsets: deque = deque(maxlen=BASELINE_FRAMES)        # of committed frames
+        self._recent_offsets: deque = deque(maxlen=BASELINE_FRAMES)  # of every checked frame
+        self._last: Optional[int] = None            # stamp (ns) of the last committed frame
+        self._candidate: Optional[tuple] = None     # (stamp ns, offset) of an unconfirmed jump
+        self._rebase: Optional[int] = None          # stamp (ns) that confirmed a new time base
+        self._gaps = GapEstimator(self.settings.expected_rate)
+
+    # -- image callback -----------------------------------------------------------------
+    def note_arrival(self, stamp: int, node_now: float) -> int:
+        """Record a frame's arrival (``stamp`` ns, node clock ``node_now`` s); returns the number
+        of frames estimated lost before it (count them as ``dropped_upstream``)."""
+        with self._lock:
+            self._arrivals[stamp] = node_now
+            while len(self._arrivals) > 64:
+                self._arrivals.popitem(last=False)
+            if self._gaps.expected_rate != self.settings.expected_rate:
+                self._gaps = GapEstimator(self.settings.expected_rate)
+            return self._gaps.observe(stamp / NS)
+
+    # -- worker -------------------------------------------------------------------------
+    def check(self, sec: int, nanosec: int, node_now: float) -> Verdict:
+        """Decide about one frame before processing it (nothing is committed)."""
+        problem = stamp_problem(sec, nanosec)
+        if problem:
+            return Verdict("reject", "stamp_invalid", problem)
+        stamp = stamp_ns(sec, nanosec)
+        with self._lock:
+            # Unknown arrival (process_bag, tests): now; remembered so that commit() finds it.
+            arrival = self._arrivals.setdefault(stamp, node_now)
+            queue_age = max(0.0, node_now - arrival)
+            offset = arrival - stamp / NS
+            self._recent_offsets.append(offset)
+            warning = self._offset_warning(node_now)
+            verdict = self._decide(stamp, offset, queue_age)
+        verdict.queue_age, verdict.warning = queue_age, warning
+        return verdict
+
+    def _decide(self, stamp: int, offset: float, queue_age: float) -> Verdict:
+        s = self.settings
+        if s.max_image_age > 0 and queue_age > s.max_image_age:
+            return Verdict("reject", "stale", f"waited {queue_age:.3f} s in the node "
+                           f"(max_image_age {s.max_image_age} s)")
+        if -offset > s.max_future_stamp:
+            return Verdict("reject", "stamp_future",
+                           f"stamp is {-offset:.3f} s ahead of the node clock "
+                           f"(max_future_stamp {s.max_future_stamp} s)")
+        if self._last is None or not self._offsets:
+            return Verdict("accept")
+        baseline = float(np.median(self._offsets))
+        behind = stamp <= self._last
+        if abs(offset - baseline) <= JUMP_TOLERANCE:
+            if not behind:
+                return Verdict("accept")
+            back = (self._last - stamp) / NS
+            if back > JUMP_TOLERANCE:
+                # Stamp and node clock went back together: a bag looping with --clock, a
+                # restarted simulation. The old tracks belong to another time line.
+                return Verdict("reset", "stamp_reset", f"stamps and node clock jumped back {back:.3f} s")
+            return Verdict("reject", "stamp_backwards", f"stamp {stamp / NS:.9f} is not newer than "
+                           f"the previous frame's {self._last / NS:.9f}")
+        if offset > baseline and not behind:
+            return Verdict("accept")                # a late delivery, still in order
+        # The stamp left the stream's time base without the node clock: an outlier, unless the
+        # previous frame started the same new time base (then this one confirms it).
+        cand = self._candidate
+        if cand is not None and stamp > cand[0] and abs(offset - cand[1]) <= JUMP_TOLERANCE:
+            self._rebase = stamp
+            return Verdict("reset", "stamp_reset", f"stamps moved {offset - baseline:+.3f} s "
+                           "against the node clock for two frames in a row: new time base")
+        self._candidate = (stamp, offset)
+        return Verdict("reject", "stamp_jump", f"stamp {stamp / NS:.9f} is {offset - baseline:+.3f} s "
+                       "off the stream's clock offset (an outlier; if the next frame agrees, tracks "
+                       "are reset and it is processed)")
+
+    def _offset_warning(self, node_now: float) -> Optional[str]:
+        threshold = self.settings.clock_offset_warn
+        if threshold <= 0 or not self._recent_offsets:
+            return None
+        median = float(np.median(self._recent_offsets))
+        if abs(median) <= threshold and node_now != 0.0:
+            return None
+        return clock_offset_text(median, node_now, self.settings.max_future_stamp)
+
+    def commit(self, sec: int, nanosec: int) -> None:
+        """The frame was processed: its stamp is now the stream's time."""
+        stamp = stamp_ns(sec, nanosec)
+        with self._lock:
+            arrival = self._arrivals.get(stamp)
+            if self._rebase == stamp:
+                self._offsets.clear()               # a confirmed new time base: new baseline
+            self._rebase, self._candidate = None, None
+            self._last = stamp
+            if arrival is not None:
+                self._offsets.append(arrival - stamp / NS)
+
+    def reset(self) -> None:
+        """Forget the stream's time (e.g. on ~/reset_tracks or a lifecycle deactivate)."""
+        with self._lock:
+            self._offsets.clear()
+            self._recent_offsets.clear()
+            self._last, self._candidate, self._rebase = None, None, None
+            self._arrivals.clear()
+            self._gaps = GapEstimator(self.settings.expected_rate)
+
+    @property
+    def last_stamp(self) -> Optional[float]:
+        """Stamp (s) of the last committed frame (None before the first)."""
+        with self._lock:
+            return None if self._last is None else self._last / NS
