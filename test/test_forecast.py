@@ -1,0 +1,107 @@
+"""pare_ros.tracking.forecast: the motion model (known answers) and its accuracy on the
+ground-truth harness against the zero-velocity baseline (the issue's acceptance bar)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from pare_ros.tracking import forecast_eval
+from pare_ros.tracking.forecast import (ForecastParams, forecast_root, forecast_sigma, swept_points,
+                                        zero_velocity)
+
+UP = (0.0, 0.0, 1.0)
+
+
+def test_constant_velocity_positions_and_times():
+    p = ForecastParams(horizon=1.5, step=0.5, still_speed=0.0)
+    f = forecast_root(10.0, [1.0, 2.0, 0.9], [1.2, -0.4, 0.0], p)
+    np.testing.assert_allclose(f.times, [0.0, 0.5, 1.0, 1.5])
+    np.testing.assert_allclose(f.positions[-1], [1.0 + 1.8, 2.0 - 0.6, 0.9])
+    np.testing.assert_allclose(f.at(0.75), [1.9, 1.7, 0.9])
+    assert f.stamp == 10.0
+
+
+def test_vertical_velocity_is_dropped_in_a_fixed_frame_only():
+    v = [1.0, 0.0, 0.3]
+    world = forecast_root(0.0, [0, 0, 0], v, ForecastParams(step=0.5, horizon=1.0, up=UP, still_speed=0))
+    cam = forecast_root(0.0, [0, 0, 0], v, ForecastParams(step=0.5, horizon=1.0, still_speed=0))
+    np.testing.assert_allclose(world.positions[-1], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(cam.positions[-1], [1.0, 0.0, 0.3])
+
+
+def test_dead_band_invalid_velocity_and_zero_velocity_baseline():
+    p = ForecastParams(step=0.5, horizon=1.0, still_speed=0.4)
+    assert np.allclose(forecast_root(0, [1, 1, 1], [0.3, 0.0, 0.0], p).positions, [1, 1, 1])
+    assert not np.allclose(forecast_root(0, [1, 1, 1], [0.5, 0.0, 0.0], p).positions[-1], [1, 1, 1])
+    assert np.allclose(forecast_root(0, [1, 1, 1], [2.0, 0, 0], p, velocity_valid=False).positions, [1, 1, 1])
+    assert np.allclose(forecast_root(0, [1, 1, 1], [2.0, 0, 0], zero_velocity(p)).positions, [1, 1, 1])
+
+
+def test_damped_model_travels_tau_times_speed_at_most():
+    p = ForecastParams(step=0.1, horizon=30.0, damping=2.0, still_speed=0)
+    f = forecast_root(0, [0, 0, 0], [1.0, 0, 0], p)
+    assert f.positions[-1, 0] == pytest.approx(0.5, abs=1e-6)    # v·τ, τ = 0.5 s
+    assert np.all(np.diff(f.positions[:, 0]) >= 0) and np.all(np.diff(f.positions[:20, 0]) > 0)
+
+
+def test_uncertainty_grows_as_the_white_acceleration_model():
+    p = ForecastParams(position_sigma=0.05, velocity_sigma=0.1, accel_sigma=0.6)
+    t = p.times()
+    s = forecast_sigma(t, p)
+    assert s[0] == pytest.approx(0.05)
+    assert np.all(np.diff(s) > 0)
+    assert s[-1] == pytest.approx(np.sqrt(0.05 ** 2 + 0.15 ** 2 + 0.36 * 1.5 ** 3 / 3))
+
+
+def test_swept_points_cover_each_persons_future_body():
+    p = ForecastParams(step=0.5, horizon=1.0, still_speed=0)
+    a = forecast_root(0, [0, 0, 1], [1.0, 0, 0], p)
+    b = forecast_root(0, [5, 5, 1], [0, 0, 0], p)
+    offsets = [np.array([[0, 0, 0], [0, 0, 0.8]]), None]
+    pts = swept_points([a, b], offsets)
+    assert pts.shape == (3 * 2 + 3 * 1, 5)
+    np.testing.assert_allclose(pts[4:6, :3], [[1.0, 0, 1], [1.0, 0, 1.8]])   # a at t = 1.0
+    np.testing.assert_allclose(pts[4:6, 3], 1.0)
+    assert swept_points([]).shape == (0, 5)
+
+
+def _fde(results, kind, model, h=1.0):
+    return results[kind][model][h][1]
+
+
+@pytest.fixture(scope="module")
+def harness_results():
+    models = {"zv": zero_velocity(ForecastParams(up=UP)), "cv": ForecastParams(up=UP, still_speed=0.0),
+              "node": ForecastParams(up=UP)}
+    return forecast_eval.evaluate(models, seeds=(0,), horizons=(1.0,), per_scene=True)
+
+
+def test_harness_walking_beats_zero_velocity(harness_results):
+    walking = [k for k in harness_results if k.startswith("walking")]
+    assert len(walking) >= 4
+    for key in walking:
+        assert _fde(harness_results, key, "node") < 0.5 * _fde(harness_results, key, "zv"), key
+
+
+def test_harness_stopping_within_ten_percent_of_zero_velocity(harness_results):
+    """The scenes where a walk and a stop take comparable time; 'walk 1 s, stand 3 s' is the
+    documented exception (even the true velocity loses there: see docs/planners.md)."""
+    for key in ("stopping: walk 2 s, stop", "stopping: approach and stop", "stopping: stop-and-go"):
+        assert _fde(harness_results, key, "node") < 1.1 * _fde(harness_results, key, "zv"), key
+
+
+def test_harness_dead_band_helps_standing_people(harness_results):
+    key = "standing: standing 4 m"
+    assert _fde(harness_results, key, "node") < 0.5 * _fde(harness_results, key, "cv")
+
+
+def test_eval_truth_is_the_path():
+    scene = forecast_eval.scenes()["walking"]["across 1.4 m/s"]
+    track, truth = forecast_eval.track_scene(scene, 2.0, seed=0)
+    np.testing.assert_allclose(truth(np.array([0.0, 1.0]))[:, :2], [[5.0, 2.5], [5.0, 1.1]], atol=1e-9)
+    assert len(track) == 20
+    # the smoothed world-frame track follows the walker (noise 2 cm lateral / 8 cm depth)
+    assert np.linalg.norm(track[-1][1][:2] - truth(track[-1][0])[:2]) < 0.3
+    assert abs(track[-1][2][1] + 1.4) < 0.3
