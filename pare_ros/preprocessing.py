@@ -60,11 +60,34 @@ def crop_image(image_rgb: np.ndarray, crop: Crop, size: int = CROP_SIZE) -> np.n
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+#: ``NORMALISE_LUT[c, v]`` = ``(v / 255 − mean_c) / std_c`` in float32, [3, 256]: the same
+#: float32 operations as normalising each pixel, done once per grey level, so a table look-up
+#: gives bit-identical inputs at a fraction of the cost (no float temporaries, no transpose).
+NORMALISE_LUT = np.ascontiguousarray(
+    ((np.arange(256, dtype=np.float32)[:, None] / np.float32(255.0) - IMAGENET_MEAN) / IMAGENET_STD).T)
+
+
 def normalize_crops(crops_rgb: np.ndarray) -> torch.Tensor:
-    """uint8 [N,224,224,3] RGB → float32 [N,3,224,224] ImageNet-normalised network input."""
-    x = crops_rgb.astype(np.float32) / 255.0
-    x = (x - IMAGENET_MEAN) / IMAGENET_STD
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    """uint8 [N,224,224,3] RGB → float32 [N,3,224,224] ImageNet-normalised network input
+    (``(x/255 − mean)/std`` per channel, via :data:`NORMALISE_LUT`)."""
+    crops_rgb = np.asarray(crops_rgb)
+    if crops_rgb.dtype != np.uint8 or crops_rgb.ndim != 4 or crops_rgb.shape[3] != 3:
+        raise ValueError(f"expected uint8 crops [N,H,W,3], got {crops_rgb.dtype} {crops_rgb.shape}")
+    n, h, w, _ = crops_rgb.shape
+    out = np.empty((n, 3, h, w), np.float32)
+    for c in range(3):
+        np.take(NORMALISE_LUT[c], crops_rgb[..., c], out=out[:, c])
+    return torch.from_numpy(out)
+
+
+def crops_to_input(image_rgb: np.ndarray, crops, size: int = CROP_SIZE) -> torch.Tensor:
+    """All people of an image: uint8 RGB [H,W,3] → float32 [N,3,size,size] network input
+    (one ``cv2.warpAffine`` per crop into one buffer, then one normalisation pass)."""
+    warped = np.empty((len(crops), size, size, 3), np.uint8)
+    for i, crop in enumerate(crops):
+        cv2.warpAffine(image_rgb, crop.affine(size), (size, size), dst=warped[i], flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return normalize_crops(warped)
 
 
 def as_rgb(image: np.ndarray, color_order: str) -> np.ndarray:

@@ -385,6 +385,41 @@ def test_forward_kinematics_of_rest_joints_reproduces_joints(body_model):
     torch.testing.assert_close(torch.stack(pos, 1), out.joints, atol=2e-5, rtol=0)
 
 
+@pytest.mark.parametrize("scale", [0.3, 1.5])
+def test_joints_only_path_equals_the_full_smplx_forward(body_model, scale):
+    """vertices=False (kinematic chain + contracted keypoint skinning) against smplx's full
+    forward: joints, PARE's 49 keypoints and rest joints to 1e-6 m, for mild and extreme poses."""
+    rot, betas = _random_pose(6, seed=11, scale=scale)
+    betas = betas * 2.0
+    full = body_model(rot, betas)
+    fast = body_model(rot, betas, vertices=False)
+    assert fast.vertices is None
+    for name in ("joints", "joints49", "rest_joints"):
+        torch.testing.assert_close(getattr(fast, name), getattr(full, name), atol=1e-6, rtol=0, msg=name)
+    # Not trivially equal: the pose blend shapes move the regressed keypoints by millimetres.
+    saved = body_model._kp_p.clone()
+    try:
+        body_model._kp_p.zero_()
+        assert (body_model(rot, betas, vertices=False).joints49 - full.joints49).abs().max() > 1e-4
+    finally:
+        body_model._kp_p.copy_(saved)
+
+
+def test_kinematic_chain_gives_the_product_of_local_rotations(body_model):
+    rot, betas = _random_pose(2, seed=13, scale=0.8)
+    glob, _ = body_model.kinematic_chain(rot, body_model.rest_joints(betas))
+    for j in (0, 4, 15, 22, 23):
+        expected = torch.eye(3).expand(2, 3, 3)
+        chain = []
+        k = j
+        while k >= 0:
+            chain.append(k)
+            k = int(body_model.parents[k])
+        for k in reversed(chain):
+            expected = expected @ rot[:, k]
+        torch.testing.assert_close(glob[:, j], expected, atol=1e-6, rtol=0)
+
+
 def test_body_model_properties_and_h36m(body_model, synthetic_dir, reference):
     assert body_model.faces.dtype == np.int64 and body_model.faces.shape == (13776, 3)
     np.testing.assert_array_equal(body_model.faces, reference["f"])

@@ -2,6 +2,12 @@
 
 ``BodyModel`` turns PARE's rotation matrices and betas into the mesh, the 24 SMPL joints, PARE's
 49 keypoints (pare-model-spec.md §3.4, §9) and the shaped rest joints (for per-joint TF frames).
+
+``forward(..., vertices=False)`` skips the mesh (what a frame costs when nobody subscribes to
+it): the 24 joints follow exactly from the kinematic chain of the shaped rest joints J(β), and
+the 49 keypoints need only the vertices that PARE's keypoints read (the ones smplx picks as
+extra joints and the support of ``J_regressor_extra``), skinned with SMPL's own blend shapes and
+weights — the same arithmetic as the full forward on a subset of the mesh.
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ GENDERS = ("neutral", "male", "female")
 class BodyModelOutput(NamedTuple):
     """Posed SMPL body, in metres, in the SMPL frame rotated by the global orient (no translation)."""
 
-    vertices: torch.Tensor      # [N, 6890, 3]
+    vertices: Optional[torch.Tensor]  # [N, 6890, 3]; None from forward(..., vertices=False)
     joints: torch.Tensor        # [N, 24, 3] SMPL skeleton joints
     joints49: torch.Tensor      # [N, 49, 3] PARE's keypoints (constants.JOINT49_NAMES)
     rest_joints: torch.Tensor   # [N, 24, 3] shaped rest-pose joints J(β)
@@ -64,6 +70,45 @@ class BodyModel(torch.nn.Module):
         j_reg = torch.as_tensor(arrays["J_regressor"], dtype=torch.float32)
         self.register_buffer("J_template", j_reg @ self.smpl.v_template)                     # [24,3]
         self.register_buffer("J_shapedirs", torch.einsum("jv,vkb->jkb", j_reg, self.smpl.shapedirs))
+        self._init_joints_path()
+
+    def _init_joints_path(self) -> None:
+        """Buffers of the mesh-free path.
+
+        PARE's 30 vertex-based keypoints (21 vertices smplx picks as extra joints, 9 rows of
+        ``J_regressor_extra``) are linear maps r_k of the posed vertices. With linear blend
+        skinning, v = Σ_j w_vj (R_j v_posed + o_j) and v_posed = T + S·β + P·f (template, shape
+        and pose blend shapes, f = pose feature), so
+        ``kp_k = Σ_j R_j (M_kj + S_kj·β + P_kj·f) + Σ_j c_kj o_j`` with c_kj = Σ_v r_kv w_vj and
+        M, S, P the r·w-weighted sums of T, S, P: contracted here once in float64, evaluated per
+        frame in float64 (447 k multiply-adds per person instead of the 16 M of the full mesh).
+        """
+        smpl = self.smpl
+        n_verts = smpl.v_template.shape[0]
+        selector = smpl.vertex_joint_selector.extra_joints_idxs.cpu()
+        picks = torch.zeros(len(selector), n_verts, dtype=torch.float64)
+        picks[torch.arange(len(selector)), selector] = 1.0
+        r = torch.cat([picks, self.J_regressor_extra.cpu().double()])                  # [30,V]
+        rw = r[:, :, None] * smpl.lbs_weights.cpu().double()[None]                      # [30,V,24]
+        posedirs = smpl.posedirs.cpu().double().reshape(-1, n_verts, 3)                 # [207,V,3]
+        self.register_buffer("_kp_c", rw.sum(1))                                        # [30,24]
+        self.register_buffer("_kp_m", torch.einsum("kvj,vc->kjc", rw, smpl.v_template.cpu().double()))
+        self.register_buffer("_kp_s", torch.einsum("kvj,vcb->kjcb", rw,
+                                                   smpl.shapedirs.cpu().double()[..., :self.num_betas]))
+        self.register_buffer("_kp_p", torch.einsum("kvj,pvc->pkjc", rw, posedirs).reshape(posedirs.shape[0], -1))
+        parents = smpl.parents.cpu().tolist()
+        depth = [0] * len(parents)
+        for j in range(1, len(parents)):
+            depth[j] = depth[parents[j]] + 1
+        # One batched step per tree depth (8 for SMPL) instead of one per joint (23).
+        # Buffers, so that they move with the model (no host→device index copy per frame).
+        self._depths = max(depth)
+        for d in range(1, self._depths + 1):
+            joints = [j for j in range(len(parents)) if depth[j] == d]
+            self.register_buffer(f"_level{d}", torch.tensor(joints), persistent=False)
+            self.register_buffer(f"_level{d}_parents", torch.tensor([parents[j] for j in joints]),
+                                 persistent=False)
+        self.register_buffer("_parents", torch.tensor(parents[1:], dtype=torch.long))
 
     @classmethod
     def from_dir(cls, model_dir: str | Path | None = None, gender: str = "neutral",
@@ -107,15 +152,19 @@ class BodyModel(torch.nn.Module):
         """Shaped rest-pose joints J(β) [N, 24, 3] from betas [N, num_betas]."""
         return self.J_template + torch.einsum("jkb,nb->njk", self.J_shapedirs, betas)
 
-    def forward(self, rotmats: torch.Tensor, betas: torch.Tensor) -> BodyModelOutput:
+    def forward(self, rotmats: torch.Tensor, betas: torch.Tensor, vertices: bool = True) -> BodyModelOutput:
         """Pose the body.
 
         Args:
             rotmats: [N, 24, 3, 3] joint rotations (global orient first), as PARE's ``pred_pose``.
             betas: [N, num_betas] shape coefficients (``pred_shape``).
+            vertices: compute the mesh (smplx's full forward); False: joints, keypoints and rest
+                joints only (``vertices`` None), equal to the full forward's to float rounding.
         """
         dtype = self.smpl.v_template.dtype
         rotmats, betas = rotmats.to(dtype), betas.to(dtype)
+        if not vertices:
+            return self._joints_only(rotmats, betas)
         out = self.smpl(betas=betas, global_orient=rotmats[:, :1], body_pose=rotmats[:, 1:],
                         pose2rot=False)
         extra = torch.einsum("kv,nvc->nkc", self.J_regressor_extra, out.vertices)      # [N,9,3]
@@ -123,6 +172,38 @@ class BodyModel(torch.nn.Module):
         return BodyModelOutput(vertices=out.vertices, joints=out.joints[:, :24],
                                joints49=joints54[:, self.joint_map],
                                rest_joints=self.rest_joints(betas))
+
+    def kinematic_chain(self, rotmats: torch.Tensor, rest: torch.Tensor):
+        """SMPL forward kinematics (smplx ``batch_rigid_transform``) one tree depth at a time.
+
+        rotmats [N,24,3,3] local rotations, rest [N,24,3] J(β) → (global rotations [N,24,3,3],
+        posed joints [N,24,3]); the body is posed about the origin like smplx (no translation).
+        """
+        rel = rest.clone()
+        rel[:, 1:] -= rest[:, self._parents]
+        rot = rotmats.clone()
+        pos = rel.clone()
+        for d in range(1, self._depths + 1):
+            idx, par = getattr(self, f"_level{d}"), getattr(self, f"_level{d}_parents")
+            parent_rot = rot[:, par]
+            pos[:, idx] = (parent_rot @ rel[:, idx, :, None])[..., 0] + pos[:, par]
+            rot[:, idx] = parent_rot @ rotmats[:, idx]
+        return rot, pos
+
+    def _joints_only(self, rotmats: torch.Tensor, betas: torch.Tensor) -> BodyModelOutput:
+        n = rotmats.shape[0]
+        rest = self.rest_joints(betas)                                                   # [N,24,3]
+        rot, joints = self.kinematic_chain(rotmats, rest)
+        r64, b64 = rot.double(), betas.double()
+        ident = torch.eye(3, dtype=torch.float64, device=rotmats.device)
+        pose_feature = (rotmats[:, 1:].double() - ident).reshape(n, -1)                  # [N,207]
+        x = (self._kp_m + torch.einsum("kjcb,nb->nkjc", self._kp_s, b64)
+             + (pose_feature @ self._kp_p).reshape(n, *self._kp_m.shape))                # [N,30,24,3]
+        offset = joints.double() - (r64 @ rest.double()[..., None])[..., 0]              # o_j [N,24,3]
+        keypoints = torch.einsum("njcd,nkjd->nkc", r64, x) + torch.einsum("kj,njc->nkc", self._kp_c, offset)
+        joints54 = torch.cat([joints, keypoints.to(joints.dtype)], dim=1)                # 24+21+9
+        return BodyModelOutput(vertices=None, joints=joints, joints49=joints54[:, self.joint_map],
+                               rest_joints=rest)
 
     def h36m_joints(self, vertices: torch.Tensor) -> torch.Tensor:
         """Human3.6M evaluation joints [N, 17, 3] from vertices [N, 6890, 3]."""
