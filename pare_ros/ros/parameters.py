@@ -17,11 +17,19 @@ class Param:
     range: Optional[Tuple[float, float]] = None
     choices: Optional[Tuple[str, ...]] = None
 
+    @property
+    def is_float(self) -> bool:
+        return isinstance(self.default, float)
+
     def descriptor(self) -> ParameterDescriptor:
         text = self.description
         if self.choices:
             text += f" (one of: {', '.join(self.choices)})"
-        d = ParameterDescriptor(description=text, read_only=not self.dynamic)
+        # Floats are dynamically typed so that `expected_rate: 30` (an integer in YAML or on the
+        # command line) is accepted instead of failing start-up with InvalidParameterTypeException;
+        # the node turns integers into floats (coerce) and rejects anything else.
+        d = ParameterDescriptor(description=text, read_only=not self.dynamic,
+                                dynamic_typing=self.is_float)
         if self.range is not None:
             lo, hi = self.range
             if isinstance(self.default, bool):
@@ -34,9 +42,13 @@ class Param:
 
 
 PARAMETERS = (
+    # node
+    Param("autostart", True, "configure and activate at start-up (false: wait for a lifecycle "
+          "manager, e.g. ros2 lifecycle set /pare_node configure)"),
     # input
     Param("image_transport", "raw", "image input: sensor_msgs/Image on 'image' or "
-          "CompressedImage on 'image/compressed'", choices=("raw", "compressed")),
+          "CompressedImage on '<resolved image topic>/compressed' (image_transport's convention)",
+          choices=("raw", "compressed")),
     Param("image_qos.reliability", "best_effort", "reliability of the image/camera_info "
           "subscriptions (REP-2003: sensor consumers use best effort)",
           choices=("best_effort", "reliable", "system_default")),
@@ -44,7 +56,13 @@ PARAMETERS = (
     Param("intrinsics_source", "K", "camera matrix to use: K (raw image) or P (rectified image)",
           choices=("K", "P")),
     Param("camera_info.allow_latest", True, "without an exact stamp match, use the latest "
-          "CameraInfo of the same frame and size", dynamic=True),
+          "valid CameraInfo of the same frame and size", dynamic=True),
+    Param("camera_info.wait", 0.1, "s the worker waits for the CameraInfo with the image's exact "
+          "stamp, only while the camera's images and infos are exactly paired", dynamic=True,
+          range=(0.0, 5.0)),
+    Param("camera_frame_id", "", "optical frame of every output; empty = the image's "
+          "header.frame_id (set it when the driver's frame_id is empty or not the optical frame)",
+          dynamic=True),
     Param("max_image_age", 0.5, "s; frames older than this when inference would start are "
           "dropped as stale (0 = never)", dynamic=True, range=(0.0, 60.0)),
     Param("max_rate", 0.0, "Hz cap on inference; 0 = as fast as possible", dynamic=True,
@@ -76,6 +94,8 @@ PARAMETERS = (
           "'detections', matched to images by stamp)", choices=("hog", "yolo", "full_frame", "fixed", "topic")),
     Param("detector.fixed_boxes", "", "kind 'fixed': person boxes 'x0,y0,x1,y1;...' in pixels "
           "(empty: nobody)", dynamic=True),
+    Param("detector.topic_queue", 30, "kind 'topic': images kept waiting for the detections with "
+          "their stamp (a slower detector needs rate x its latency)", range=(1, 1000)),
     Param("detector.model_path", "", "YOLO ONNX file (default: model/detector/yolov8n.onnx)"),
     Param("detector.score_threshold", 0.1, "lowest person score passed on; boxes below "
           "tracker.high_score only extend existing tracks (ByteTrack's second stage)",
@@ -104,6 +124,9 @@ PARAMETERS = (
     Param("markers.color_mode", "track", "mesh colours", dynamic=True, choices=("track", "visibility")),
     Param("markers.alpha", 1.0, "mesh alpha (<1 disables depth writes in RViz)", dynamic=True,
           range=(0.0, 1.0)),
+    Param("markers.lifetime", 2.0, "s markers live in RViz without an update (they vanish when the "
+          "node pauses or dies); keep above the frame period and 1/markers.max_rate", dynamic=True,
+          range=(0.0, 3600.0)),
     Param("publish_debug_image", False, "mesh overlay on ~/debug_image (only while subscribed)",
           dynamic=True),
     Param("publish_body_points", True, "all people's mesh vertices with their track IDs as a "
@@ -114,10 +137,27 @@ PARAMETERS = (
     Param("publish_vertices", False, "fill SmplBody.vertices", dynamic=True),
     Param("expected_rate", 10.0, "Hz; rate diagnostics warn below 80 % of it", dynamic=True,
           range=(0.01, 1000.0)),
+    Param("output_qos.reliability", "reliable", "reliability of ~/bodies, ~/markers, "
+          "~/debug_image and ~/body_points", choices=("reliable", "best_effort")),
+    Param("output_qos.depth", 10, "history depth of ~/bodies (the other outputs keep 1)", range=(1, 1000)),
     Param("diagnostics_period", 1.0, "s between /diagnostics messages", range=(0.1, 60.0)),
 )
 
 BY_NAME = {p.name: p for p in PARAMETERS}
+
+
+def coerce(name: str, value: Any) -> Any:
+    """``value`` as the type of parameter ``name``'s default: an integer for a float parameter
+    becomes a float. Raises ValueError (naming the parameter) for another type or out of range."""
+    param = BY_NAME.get(name)
+    if param is None or not param.is_float:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if param.range is not None and not param.range[0] <= value <= param.range[1]:
+        raise ValueError(f"{name} must be in [{param.range[0]}, {param.range[1]}], got {value}")
+    return value
 
 
 def check_choice(name: str, value: Any) -> Optional[str]:
