@@ -1,21 +1,32 @@
-"""Pinhole intrinsics and the conversion of PARE's crop camera to the real camera.
+"""Pinhole intrinsics and the placement of PARE's crop-frame body in the real camera.
 
-PARE predicts a weak-perspective camera (s, tx, ty) for its 224-pixel crop: a body point
-X (metres, body frame) lands at crop pixel 112 + 112·s·(X_xy + t). Back in the source image the
-same point is at ``centre + side/2 · s · (X_xy + t)``. With the real intrinsics (fx, fy, cx, cy)
-we choose the translation T of a perspective camera so that
+PARE sees a person through a square crop and predicts, as it was trained to (reference spec
+§3.4), a body whose global orientation is the one *seen in the crop* — as if the person stood on
+the optical axis of a camera looking through the crop centre — and a weak-perspective camera
+(s, tx, ty): a body point X (m, crop frame, pelvis at J(β)₀) lands at crop pixel
+``112 + 112·s·(X_xy + t)``, i.e. at source pixel ``centre + side/2 · s · (X_xy + t)``.
 
-* the body scale matches: ``f̄ / T_z = side·s / 2`` with f̄ = (fx + fy)/2, and
-* the body origin reprojects exactly onto its weak-perspective image position.
+:func:`crop_to_camera` puts that body into the real camera (docs/geometry.md):
 
-This is exact at the root depth and the usual weak-perspective approximation for points in
-front of/behind it (reference spec §6, last row). The principal point comes from CameraInfo,
-not from the image centre that PARE's own demo assumes.
+1. **Ray rotation.** ``R_ray`` takes the optical axis onto the ray through the crop centre
+   (smallest such rotation); the camera-frame orientation is ``R_ray · R_crop`` and the whole
+   crop-frame body turns rigidly about the camera centre with it.
+2. **Root placement.** The pelvis lies on the ray through the pixel where PARE's camera puts it,
+   at the distance where the real camera's local scale (area scale of the pinhole projection
+   at that ray, ``sqrt(fx·fy)/(r·d_z^1.5)`` px/m) equals PARE's ``side·s/2``.
+3. **Refinement** (optional, on by default in the estimator): the translation that makes the
+   corrected 3D keypoints project, with the real intrinsics, onto PARE's own 2D keypoints
+   (a 3-unknown weighted linear least-squares problem per person, two reweighting passes).
+
+:func:`crop_cam_to_translation` is the former pass-through conversion (orientation unchanged,
+depth from the mean focal length), kept for comparison (scripts/geometry_sweep.py).
+The principal point always comes from CameraInfo, not from the image centre PARE's demo assumes.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -52,7 +63,11 @@ class Intrinsics:
 
 def crop_cam_to_translation(cam: torch.Tensor, centres: torch.Tensor, sides: torch.Tensor,
                             intrinsics: Intrinsics) -> torch.Tensor:
-    """Weak-perspective crop cameras → translations in the camera optical frame.
+    """Weak-perspective crop cameras → translations, *without* the ray rotation (the former
+    conversion; exact only for a flat body facing the camera on the optical axis).
+
+    The body origin reprojects onto its weak-perspective image position, at the depth
+    ``f̄ / (side·s/2)`` with f̄ = (fx + fy)/2.
 
     Args:
         cam: [N,3] (s, tx, ty) from PARE.
@@ -78,3 +93,136 @@ def project(points: torch.Tensor, intrinsics: Intrinsics) -> torch.Tensor:
     u = intrinsics.fx * points[..., 0] / z + intrinsics.cx
     v = intrinsics.fy * points[..., 1] / z + intrinsics.cy
     return torch.stack((u, v), dim=-1)
+
+
+# PARE's crop camera (reference spec §3.4): perspective, f = 5000 px for the 224-px crop, principal
+# point at the crop centre, body at depth 2·5000/(224·s); 2D keypoints divided by 112.
+PARE_FOCAL = 5000.0
+PARE_CROP = 224.0
+
+
+def pare_crop_projection(points: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
+    """PARE's own projection (its ``smpl_joints2d``) of crop-frame body points.
+
+    Args:
+        points: [N,K,3] SMPL output with PARE's (crop-frame) root rotation, no translation (m).
+        cam: [N,3] (s, tx, ty).
+    Returns:
+        [N,K,2] normalised crop coordinates in [-1, 1] (source pixel = centre + side/2 · value).
+    """
+    s, tx, ty = cam.unbind(-1)
+    tz = 2 * PARE_FOCAL / (PARE_CROP * s.abs().clamp_min(1e-4))
+    t = torch.stack((tx, ty, tz), dim=-1)[:, None]
+    p = points + t
+    return PARE_FOCAL / (PARE_CROP / 2) * p[..., :2] / p[..., 2:].clamp_min(1e-6)
+
+
+def pixel_rays(pixels: torch.Tensor, intrinsics: Intrinsics) -> torch.Tensor:
+    """Unit rays [..., 3] (camera optical frame) through source pixels [..., 2]."""
+    x = (pixels[..., 0] - intrinsics.cx) / intrinsics.fx
+    y = (pixels[..., 1] - intrinsics.cy) / intrinsics.fy
+    d = torch.stack((x, y, torch.ones_like(x)), dim=-1)
+    return d / d.norm(dim=-1, keepdim=True)
+
+
+def ray_rotation(pixels: torch.Tensor, intrinsics: Intrinsics) -> torch.Tensor:
+    """The smallest rotation [..., 3, 3] taking the optical axis (0, 0, 1) onto the ray through
+    each pixel [..., 2]: axis z × d, angle acos(d_z) (Rodrigues; d_z > 0 so it never flips)."""
+    d = pixel_rays(pixels, intrinsics)
+    dx, dy, dz = d.unbind(-1)
+    zero = torch.zeros_like(dx)
+    # k = z × d = (−d_y, d_x, 0), |k| = sin θ; R = I + [k]× + [k]×² / (1 + cos θ).
+    k = torch.stack((zero, zero, dx, zero, zero, dy, -dx, -dy, zero), dim=-1)
+    k = k.reshape(*d.shape[:-1], 3, 3)
+    eye = torch.eye(3, dtype=d.dtype, device=d.device).expand_as(k)
+    return eye + k + (k @ k) / (1 + dz)[..., None, None]
+
+
+@dataclass
+class CameraPlacement:
+    """Where a crop-frame body goes in the camera optical frame (batched, N people).
+
+    ray_rotation [N,3,3]: R_ray; global_orient [N,3,3]: camera-frame root rotation R_ray·R_crop;
+    transl [N,3]: smplx ``transl`` (m) for that orientation; rest_root [N,3]: J(β)₀.
+    """
+
+    ray_rotation: torch.Tensor
+    global_orient: torch.Tensor
+    transl: torch.Tensor
+    rest_root: torch.Tensor
+
+    def apply(self, points_crop: torch.Tensor) -> torch.Tensor:
+        """Crop-frame SMPL output points [N,K,3] (no translation) → camera frame [N,K,3]:
+        the rigid turn by R_ray about the pelvis plus ``transl``, which equals re-running SMPL
+        with ``global_orient`` (SMPL rotates the whole body about the pelvis, pose blend shapes
+        ignore the root)."""
+        j0 = self.rest_root[:, None]
+        return (points_crop - j0) @ self.ray_rotation.transpose(1, 2) + j0 + self.transl[:, None]
+
+
+def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch.Tensor,
+                   sides: torch.Tensor, intrinsics: Intrinsics, rest_root: torch.Tensor,
+                   keypoints_crop: Optional[torch.Tensor] = None,
+                   iterations: int = 2) -> CameraPlacement:
+    """PARE's crop-frame root rotation and weak-perspective camera → camera-frame placement.
+
+    Args:
+        root_rotmats: [N,3,3] PARE's global orientation (crop frame).
+        cam: [N,3] (s, tx, ty); centres: [N,2] crop centres (source px); sides: [N] crop sides (px).
+        rest_root: [N,3] shaped rest pelvis J(β)₀ (``BodyModel.rest_joints[:, 0]``).
+        keypoints_crop: [N,K,3] SMPL output points with the crop-frame root (no translation) to
+            refine the translation on (PARE's 2D-supervised joints, ``joints49[:, 25:]``); None:
+            no refinement.
+        iterations: reweighting passes of the refinement.
+    Returns:
+        :class:`CameraPlacement` (same dtype as ``cam``).
+    """
+    dtype = cam.dtype
+    c = centres.to(torch.float64)
+    half_scale = sides.to(torch.float64) * cam[:, 0].to(torch.float64).abs().clamp_min(1e-4) / 2
+    j0 = rest_root.to(torch.float64)
+    r_ray = ray_rotation(c, intrinsics)
+    global_orient = r_ray @ root_rotmats.to(torch.float64)
+    # Pelvis: on the ray through the pixel where PARE's camera puts it (crop frame: J0 + t) ...
+    pelvis_px = c + half_scale[:, None] * (j0[:, :2] + cam[:, 1:].to(torch.float64))
+    d = pixel_rays(pelvis_px, intrinsics)
+    # ... at the distance where the pinhole's local area scale sqrt(fx·fy)/(r·d_z^1.5) px/m
+    # matches PARE's side·s/2 (on the axis: r = f/(side·s/2), the former depth).
+    distance = math.sqrt(intrinsics.fx * intrinsics.fy) / (half_scale * d[:, 2] ** 1.5)
+    transl = d * distance[:, None] - j0
+    if keypoints_crop is not None:
+        transl = _refine_translation(keypoints_crop.to(torch.float64), cam.to(torch.float64), c,
+                                     sides.to(torch.float64), intrinsics, r_ray, j0, transl,
+                                     iterations)
+    return CameraPlacement(r_ray.to(dtype), global_orient.to(dtype), transl.to(dtype), rest_root.to(dtype))
+
+
+def _refine_translation(points_crop, cam, centres, sides, intrinsics, r_ray, j0, transl, iterations):
+    """Translation [N,3] whose real-camera projection of the ray-rotated keypoints best matches
+    PARE's own 2D keypoints in the image.
+
+    For a point P + T and its target pixel (u, v): fx·(X+Tx) − (u−cx)·(Z+Tz) = 0 and
+    fy·(Y+Ty) − (v−cy)·(Z+Tz) = 0 are linear in T; weighting each by 1/(Z+Tz) of the previous
+    estimate makes the residual a pixel error (Gauss-Newton on the reprojection error). A tiny
+    pull towards the previous estimate keeps the 3×3 system regular for degenerate inputs.
+    """
+    target = centres[:, None] + sides[:, None, None] / 2 * pare_crop_projection(points_crop, cam)
+    p = (points_crop - j0[:, None]) @ r_ray.transpose(1, 2) + j0[:, None]       # [N,K,3], no transl
+    du = target[..., 0] - intrinsics.cx
+    dv = target[..., 1] - intrinsics.cy
+    n, k = du.shape
+    zeros, fx, fy = torch.zeros_like(du), torch.full_like(du, intrinsics.fx), torch.full_like(du, intrinsics.fy)
+    a = torch.cat((torch.stack((fx, zeros, -du), -1), torch.stack((zeros, fy, -dv), -1)), dim=1)  # [N,2K,3]
+    b = torch.cat((du * p[..., 2] - intrinsics.fx * p[..., 0],
+                   dv * p[..., 2] - intrinsics.fy * p[..., 1]), dim=1)                          # [N,2K]
+    eye = torch.eye(3, dtype=a.dtype, device=a.device)
+    for _ in range(iterations):
+        w = 1.0 / (p[..., 2] + transl[:, None, 2]).clamp_min(1e-3)                            # [N,K]
+        w2 = torch.cat((w, w), dim=1) ** 2
+        ata = torch.einsum("nki,nk,nkj->nij", a, w2, a)
+        atb = torch.einsum("nki,nk,nk->ni", a, w2, b)
+        ridge = 1e-9 * ata.diagonal(dim1=1, dim2=2).sum(-1).clamp_min(1e-12)[:, None, None]
+        new = torch.linalg.solve(ata + ridge * eye, (atb + ridge[:, :, 0] * transl)[..., None])[..., 0]
+        # Keep the body in front of the camera whatever the inputs (untrained weights).
+        transl = torch.where((new[:, 2:3] + p[..., 2].min(1, keepdim=True).values) > 1e-2, new, transl)
+    return transl

@@ -2,7 +2,9 @@
 
 Given an image, person boxes and camera intrinsics, :class:`BodyEstimator` crops every person
 like the reference demo, runs all crops through the network in one batch, runs SMPL once for
-the batch and places each body in the camera optical frame with the real intrinsics.
+the batch and places each body in the camera optical frame with the real intrinsics
+(:func:`pare_ros.camera.crop_to_camera`: PARE's crop-frame orientation turned onto the crop's
+ray, translation refined under the real camera; docs/geometry.md).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from .camera import Intrinsics, crop_cam_to_translation, project
+from .camera import Intrinsics, crop_to_camera, pare_crop_projection, project
 from .geometry import rotmat_to_axis_angle
 from .preprocessing import CROP_SIZE, Crop, as_rgb, box_to_crop, crop_image, normalize_crops
 from .visibility import part_visibility
@@ -28,8 +30,9 @@ Backend = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
 class BodyEstimate:
     """One person. 3D values in metres in the camera optical frame; 2D values in pixels.
 
-    Shapes: betas (10,), rotmats (24,3,3), axis_angle (24,3) (root first, each joint relative
-    to its parent), transl (3,) smplx translation, joints3d (24,3) SMPL joints, keypoints3d
+    Shapes: betas (10,), rotmats (24,3,3), axis_angle (24,3) (root first: the camera-frame
+    global orientation, i.e. PARE's crop-frame one turned onto the crop's ray; then each joint
+    relative to its parent), transl (3,) smplx translation, joints3d (24,3) SMPL joints, keypoints3d
     (49,3) PARE's joint set, joints2d (24,2), keypoints2d (49,2), vertices (6890,3),
     rest_joints (24,3) shaped rest-pose joints (for forward kinematics), part_attention
     (24,56,56), part_segm_logits (25,56,56), part_visibility (24,).
@@ -78,11 +81,14 @@ class BodyEstimator:
         sync_stages: on CUDA, wait for the GPU at each stage boundary so that ``timings`` give
             each stage its own GPU time (benchmarks); off in the node, where the only wait is
             the one device→host copy per frame, which then carries the GPU time of all stages.
+        refine_translation: fit each root translation so that the body's 3D keypoints project
+            with the real intrinsics onto PARE's own 2D keypoints (docs/geometry.md); off: the
+            translation from PARE's scale alone.
     """
 
     def __init__(self, backend: Backend, body_model: torch.nn.Module, box_scale: float = 1.0,
                  device: str | torch.device = "cpu", crop_on_device: bool = True,
-                 sync_stages: bool = False) -> None:
+                 sync_stages: bool = False, refine_translation: bool = True) -> None:
         if box_scale <= 0:
             raise ValueError("box_scale must be positive")
         self.backend = backend
@@ -91,6 +97,7 @@ class BodyEstimator:
         self.device = torch.device(device)
         self.crop_on_device = crop_on_device
         self.sync_stages = sync_stages and self.device.type == "cuda"
+        self.refine_translation = refine_translation
 
     @torch.inference_mode()
     def estimate(
@@ -136,13 +143,19 @@ class BodyEstimator:
         timings["network"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        smpl = self.body_model(rotmats.to(self.device), betas.to(self.device))
+        rotmats, cam = rotmats.to(self.device), cam.to(self.device)
+        smpl = self.body_model(rotmats, betas.to(self.device))          # crop-frame root
         centres = torch.tensor([[c.cx, c.cy] for c in crops], dtype=torch.float32, device=self.device)
         sides = torch.tensor([c.side for c in crops], dtype=torch.float32, device=self.device)
-        transl = crop_cam_to_translation(cam.to(self.device), centres, sides, intrinsics)
-        joints = smpl.joints + transl[:, None]
-        keypoints = smpl.joints49 + transl[:, None]
-        vertices = smpl.vertices + transl[:, None]
+        placement = crop_to_camera(
+            rotmats[:, 0], cam, centres, sides, intrinsics, smpl.rest_joints[:, 0],
+            keypoints_crop=smpl.joints49[:, 25:] if self.refine_translation else None)
+        # The crop-frame body turned rigidly onto the crop's ray (no second SMPL run).
+        rotmats = torch.cat((placement.global_orient[:, None], rotmats[:, 1:]), dim=1)
+        transl = placement.transl
+        joints = placement.apply(smpl.joints)
+        keypoints = placement.apply(smpl.joints49)
+        vertices = placement.apply(smpl.vertices)
         self._sync()
         timings["smpl"] = time.perf_counter() - t
 
@@ -215,9 +228,10 @@ def rebuild_bodies(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate], 
             for i, body in enumerate(bodies)]
 
 
-def weak_perspective_keypoints(body: BodyEstimate, points_body: np.ndarray) -> np.ndarray:
-    """PARE's own crop-camera projection of body-frame points [K,3] into source pixels [K,2]
-    (the reference demo's ``smpl_joints2d``), for checking the perspective translation."""
-    s, tx, ty = body.cam_crop
-    crop_xy = CROP_SIZE / 2 * (1 + s * (points_body[:, :2] + np.array([tx, ty])))
-    return body.crop.to_image(crop_xy)
+def weak_perspective_keypoints(body: BodyEstimate, points_crop: np.ndarray) -> np.ndarray:
+    """PARE's own crop-camera projection (the reference demo's ``smpl_joints2d``) into source
+    pixels [K,2] of crop-frame points [K,3]: SMPL output with PARE's crop-frame root rotation
+    and no translation (not ``body.joints3d``, which is in the camera frame)."""
+    norm = pare_crop_projection(torch.as_tensor(points_crop, dtype=torch.float64)[None],
+                                torch.as_tensor(body.cam_crop, dtype=torch.float64)[None])[0]
+    return body.crop.to_image(CROP_SIZE / 2 * (1 + norm.numpy()))

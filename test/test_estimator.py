@@ -9,9 +9,13 @@ from scipy.spatial.transform import Rotation
 from pare_ros.body_model import BodyModel
 from pare_ros.body_model.synthetic import write_synthetic_model_dir
 from pare_ros.camera import Intrinsics
-from pare_ros.estimator import BodyEstimator, rebuild_bodies, weak_perspective_keypoints
+from pare_ros.estimator import BodyEstimator, rebuild_bodies
 from pare_ros.geometry import rot6d_to_rotmat
 from pare_ros.network import PARE
+from pare_ros.scenes.bodies import bodies_in_camera, person_off_axis
+from pare_ros.scenes.metrics import estimate_errors
+from pare_ros.scenes.perfect_pare import PerfectPare
+from pare_ros.scenes.types import SceneCamera
 from pare_ros.visibility import part_visibility
 
 
@@ -47,8 +51,7 @@ def _random_people(n, seed=0):
 
 
 def test_3d_joints_project_onto_2d_keypoints(body_model):
-    """Property: 3D outputs projected with the intrinsics land on the reported 2D keypoints,
-    and agree with PARE's own crop-camera projection up to the weak-perspective error."""
+    """Property: 3D outputs projected with the intrinsics land on the reported 2D keypoints."""
     rots, betas, cams = _random_people(3)
     estimator = BodyEstimator(FixedBackend(rots, betas, cams), body_model)
     image = np.zeros((480, 640, 3), np.uint8)
@@ -63,14 +66,26 @@ def test_3d_joints_project_onto_2d_keypoints(body_model):
             u = k.fx * points3d[:, 0] / z + k.cx
             v = k.fy * points3d[:, 1] / z + k.cy
             np.testing.assert_allclose(np.c_[u, v], points2d, atol=1e-3)
-        # PARE's crop-camera projection of the same body (weak perspective) is close: the
-        # difference is the depth spread of the body relative to its distance.
-        weak = weak_perspective_keypoints(body, body.joints3d - body.transl)
-        spread = np.abs(body.joints3d[:, 2] - body.transl[2]).max() / body.transl[2]
-        size = body.crop.side
-        assert np.abs(weak - body.joints2d).max() < 1.5 * spread * size + 1.0
-        np.testing.assert_allclose(body.vertices.mean(0) - body.transl,
-                                   (body.vertices - body.transl).mean(0), atol=1e-5)
+
+
+def test_perfect_network_gives_the_true_bodies(body_model):
+    """Ground truth: three people of known pose, shape and place (one on the axis, two off it)
+    in a camera with an off-centre principal point and fx ≠ fy; with a perfect-PARE stand-in the
+    estimator returns their camera-frame bodies (joints to a few cm, 2D to a few pixels)."""
+    camera = SceneCamera(Intrinsics(fx=610.0, fy=580.0, cx=300.0, cy=260.0), 640, 480)
+    rng = np.random.default_rng(2)
+    people = [person_off_axis(a, d, direction, yaw, body_pose=rng.normal(0, 0.1, (23, 3)),
+                              betas=rng.normal(0, 1, 10), person_id=i)
+              for i, (a, d, direction, yaw) in enumerate([(0, 4.0, 0, 20), (18, 3.0, 200, -30), (25, 5.0, 20, 0)])]
+    truth = bodies_in_camera(body_model, people, camera)
+    backend = PerfectPare(truth, camera)
+    bodies = BodyEstimator(backend, body_model).estimate(
+        np.zeros((480, 640, 3), np.uint8), backend.boxes, camera.intrinsics).bodies
+    for body, true in zip(bodies, truth):
+        errors = estimate_errors(body, true)
+        assert errors.orientation_deg < 1.0 and errors.root_m < 0.04 and errors.mpjpe_mm < 40
+        assert np.abs(body.joints2d - camera.project(true.joints)).max() < 6.0
+        np.testing.assert_allclose(body.betas, true.betas, atol=1e-5)
 
 
 def test_batched_equals_one_person_at_a_time(body_model):
@@ -89,12 +104,19 @@ def test_batched_equals_one_person_at_a_time(body_model):
 
 
 def test_output_shapes_and_rotation_forms(body_model):
+    """Joint rotations are PARE's; the root is PARE's crop-frame root turned onto the ray through
+    the crop centre (known answer for the identity crop rotation: the ray itself)."""
     rots, betas, cams = _random_people(2, seed=3)
+    rots[1, 0] = torch.eye(3)
+    k = Intrinsics(100.0, 100.0, 50.0, 50.0)
     result = BodyEstimator(FixedBackend(rots, betas, cams), body_model).estimate(
-        np.zeros((100, 100, 3), np.uint8), [[0, 0, 50, 100], [50, 0, 100, 100]])
+        np.zeros((100, 100, 3), np.uint8), [[0, 0, 50, 100], [50, 0, 100, 100]], k)
     b = result.bodies[1]
     assert b.rotmats.shape == (24, 3, 3) and b.axis_angle.shape == (24, 3)
-    np.testing.assert_allclose(Rotation.from_rotvec(b.axis_angle).as_matrix(), rots[1].numpy(), atol=1e-5)
+    np.testing.assert_allclose(Rotation.from_rotvec(b.axis_angle).as_matrix(), b.rotmats, atol=1e-5)
+    np.testing.assert_allclose(b.rotmats[1:], rots[1, 1:].numpy(), atol=1e-6)
+    ray = np.array([(75 - 50) / 100, 0.0, 1.0])            # crop centre (75, 50)
+    np.testing.assert_allclose(b.rotmats[0] @ [0, 0, 1], ray / np.linalg.norm(ray), atol=1e-6)
     assert b.joints3d.shape == (24, 3) and b.keypoints3d.shape == (49, 3)
     assert b.joints2d.shape == (24, 2) and b.keypoints2d.shape == (49, 2)
     assert b.vertices.shape == (6890, 3) and b.part_attention.shape == (24, 56, 56)
@@ -134,8 +156,9 @@ def test_visibility_drops_when_attention_leaves_the_part():
 
 
 def test_rebuild_bodies_recomputes_consistent_geometry(body_model):
-    """Smoothed parameters go back through SMPL: same parameters give the same body; a moved
-    translation moves every 3D point and keeps 2D = projection of 3D."""
+    """Smoothed parameters go back through SMPL: the same (camera-frame) parameters give the
+    estimator's body (which turned PARE's crop-frame body onto its ray without re-running SMPL);
+    a moved translation moves every 3D point and keeps 2D = projection of 3D."""
     rots, betas, cams = _random_people(2, seed=5)
     k = Intrinsics(500.0, 500.0, 320.0, 240.0)
     bodies = BodyEstimator(FixedBackend(rots, betas, cams), body_model).estimate(
