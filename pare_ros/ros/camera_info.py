@@ -57,9 +57,11 @@ def _matrix(msg, source: str) -> Tuple[list, Tuple[float, float, float, float]]:
 
 
 def is_uncalibrated(msg, source: str = "K") -> bool:
-    """True when the chosen matrix is all zeros: the driver has no calibration (usb_cam and
-    camera_info_manager without a calibration file publish K = D = P = 0)."""
-    return not any(_matrix(msg, source)[0])
+    """True when the chosen matrix has zero focal lengths: the driver has no calibration
+    (camera_info_manager's isCalibrated() is k[0] != 0; usb_cam without a calibration file
+    publishes K = D = P = 0)."""
+    _, (fx, fy, _, _) = _matrix(msg, source)
+    return fx == 0.0 and fy == 0.0
 
 
 def _sensor_size(msg, image_size: Optional[Tuple[int, int]]) -> Optional[Tuple[int, int]]:

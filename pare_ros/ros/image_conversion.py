@@ -202,7 +202,8 @@ def compressed_dimensions(data) -> Tuple[int, int]:
             with Image.open(io.BytesIO(bytes(data)), formats=_HEADER_FORMATS) as im:
                 return int(im.size[0]), int(im.size[1])
     except Image.DecompressionBombError as exc:
-        raise ImageConversionError("image_size", f"compressed image refused before decoding: {exc}") from exc
+        raise ImageConversionError("image_size", "compressed image refused before decoding: its "
+                                   f"header claims over {2 * Image.MAX_IMAGE_PIXELS} pixels") from exc
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for garbage headers
         raise ImageConversionError(
             "decode", f"no JPEG/PNG/TIFF/WebP header in {len(data)} bytes ({type(exc).__name__}: {exc})") from exc

@@ -109,13 +109,14 @@ def clock_offset_text(offset: float, node_now: float, max_future: float) -> str:
     if node_now == 0.0:
         return ("the node clock is zero: use_sim_time is true but nothing publishes /clock. Play "
                 "the bag with `ros2 bag play --clock`, or set use_sim_time:=false")
+    exact = f" ({abs(offset):.3f} s)" if abs(offset) >= 60 else ""
     if offset > 0:
-        return (f"image stamps are {_duration(offset)} behind the node clock ({offset:.3f} s). "
+        return (f"image stamps are {_duration(offset)} behind the node clock{exact}. "
                 "Frames are processed (staleness counts from arrival), but outputs carry the old "
                 "stamps, so TF lookups and latency figures will be off. If you play a bag, use "
                 "`ros2 bag play --clock` and use_sim_time:=true on this node; if the camera stamps "
                 "with its own clock, synchronise it (chrony/PTP) or let the driver stamp with ROS time")
-    return (f"image stamps are {_duration(offset)} AHEAD of the node clock ({-offset:.3f} s); "
+    return (f"image stamps are {_duration(offset)} AHEAD of the node clock{exact}; "
             f"frames more than max_future_stamp = {max_future} s ahead are dropped (stamp_future). "
             "Synchronise the camera's clock with this computer (chrony/PTP), or, when playing a "
             "bag with --clock, set use_sim_time:=true on this node")
