@@ -48,6 +48,7 @@ class InfoPairing:
         self._paired: Dict[str, bool] = {}                    # frame_id → exactly paired stream
         self._served_without = collections.deque(maxlen=size)  # (frame_id, stamp) served "latest"
         self._received = 0
+        self.waits = 0          # lookups that waited for an exact info (diagnostics, tests)
         self._cond = threading.Condition()
 
     @property
@@ -85,6 +86,7 @@ class InfoPairing:
         with self._cond:
             info = self._by_stamp.get(key)
             if info is None and self._paired.get(frame_id) and self.wait > 0:
+                self.waits += 1
                 self._cond.wait_for(lambda: key in self._by_stamp, timeout=self.wait)
                 info = self._by_stamp.get(key)
             if info is not None:

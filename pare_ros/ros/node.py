@@ -17,6 +17,10 @@ pipeline and publishes, so callbacks never block and latency never grows (older 
 dropped and counted). The worker is the only user of the processor: track resets and
 parameter-triggered rebuilds are requests it applies before its next frame, so services answer
 at once (they have their own callback group on a MultiThreadedExecutor) and never race a frame.
+
+Where things are: parameter snapshot, ``settings()`` and set-parameter callbacks in
+node_parameters.py; lifecycle transitions, publishers (``_init_publishers``) and subscriptions
+in node_lifecycle.py; /diagnostics in node_diagnostics.py; frame handling here.
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ from sensor_msgs.msg import Image
 from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import MarkerArray
 
-from .camera_info import CameraInfoError, intrinsics_from_camera_info, stamp_to_ns
+from .camera_info import CameraInfoError, intrinsics_from_camera_info, is_uncalibrated, stamp_to_ns
 from .frame_processor import FrameError, stamp_seconds
 from .info_pairing import InfoPairing
 from .markers import delete_all
@@ -45,11 +49,15 @@ from .node_parameters import NodeParameters
 from .parameters import PARAMETERS, check_choice, coerce
 from .pipeline_factory import StartupError
 from .spin import spin_until_shutdown
-from .stats import Counters, LatencyTracker, RateTracker
+from .input_guard import BAD_STAMP_REASONS, OTHER_COUNTERS, GuardSettings, InputGuard
+from .stats import Counters, LatencyTracker, RateTracker, ThrottledLog
 
-INPUT_ERRORS = ("encoding", "step", "truncated", "oversized", "empty", "decode", "zero_k",
-                "size_mismatch", "missing_camera_info", "no_frame_id", "stamp_backwards",
-                "internal_error")
+#: Bad input, counted per reason in the input status (the frame is skipped, nothing published).
+INPUT_ERRORS = ("encoding", "step", "truncated", "oversized", "empty", "decode", "image_size",
+                "zero_k", "implausible_k", "size_mismatch", "missing_camera_info", "no_frame_id",
+                *BAD_STAMP_REASONS)
+#: The node's own failures (a bug, not the input's fault): the inference status reports them.
+NODE_ERRORS = ("internal_error",)
 
 
 class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
@@ -70,8 +78,11 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
         self.add_pre_set_parameters_callback(self._coerce_parameters)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
-        self.counters = Counters(*INPUT_ERRORS, "stale", "overrun", "processed", "published",
-                                 "paused", "camera_info_received")
+        self.counters = Counters(*INPUT_ERRORS, *NODE_ERRORS, *OTHER_COUNTERS, "overrun", "processed",
+                                 "published", "paused", "camera_info_received")
+        self.guard = InputGuard(self._guard_settings())
+        # Throttled logs that say how many messages they held back (counters stay exact).
+        self._reject_log, self._error_log, self._clock_log = ThrottledLog(2.0), ThrottledLog(5.0), ThrottledLog(30.0)
         self.latency = LatencyTracker()
         self.image_rate, self.output_rate = RateTracker(), RateTracker()
         self.processor, self.backend_label, self.report, self.startup_error = None, "not configured", None, ""
@@ -125,8 +136,11 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
 
     # -- input ---------------------------------------------------------------------------
     def _info_is_valid(self, info) -> bool:
+        source = self.p("intrinsics_source")
+        if is_uncalibrated(info, source) and float(self.p("camera_info.fallback_hfov_deg")) > 0:
+            return True                 # K = 0 is served with fallback intrinsics
         try:
-            intrinsics_from_camera_info(info, self.p("intrinsics_source"))
+            intrinsics_from_camera_info(info, source)
             return True
         except CameraInfoError:
             return False
@@ -142,6 +156,10 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
 
     def _on_image(self, msg) -> None:
         self.image_rate.tick()
+        # Arrival time for staleness; gaps in the stamps count frames lost before the node.
+        lost = self.guard.note_arrival(stamp_to_ns(msg.header.stamp), self._now())
+        if lost:
+            self.counters.increment("dropped_upstream", lost)
         if self.detection_pairing is None:
             self._put((msg, None))
             return
@@ -178,9 +196,11 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
                 self._apply_requests()
                 self._process(*item)
             except Exception as exc:  # noqa: BLE001 - never let one frame stop the node
-                self.counters.increment("internal_error")
-                self.get_logger().error(f"frame failed: {exc}\n{traceback.format_exc(limit=3)}",
-                                        throttle_duration_sec=5.0)
+                count = self.counters.increment("internal_error")
+                text = self._error_log.message("internal_error", f"frame failed (internal error #{count}): "
+                                               f"{exc}\n{traceback.format_exc(limit=3)}")
+                if text:
+                    self.get_logger().error(text)
 
     def _apply_requests(self) -> None:
         """Service and parameter requests, applied by the worker between frames."""
@@ -202,7 +222,15 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
     def _reject(self, reason: str, message: str) -> None:
         self.counters.increment(reason)
         self._skipped_since_publish += 1
-        self.get_logger().warning(f"skipping frame ({reason}): {message}", throttle_duration_sec=2.0)
+        text = self._reject_log.message(reason, f"skipping frame ({reason}): {message}")
+        if text:
+            self.get_logger().warning(text)
+
+    def _guard_settings(self) -> GuardSettings:
+        return GuardSettings(max_image_age=float(self.p("max_image_age")),
+                             max_future_stamp=float(self.p("max_future_stamp")),
+                             clock_offset_warn=float(self.p("clock_offset_warn")),
+                             expected_rate=float(self.p("expected_rate")))
 
     def _warn_once(self, key, message: str) -> None:
         if key not in self._warned:
@@ -224,22 +252,25 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
             self.counters.increment("paused")
             return
         stamp = stamp_seconds(msg.header.stamp)
-        age = self._now() - stamp
-        max_age = float(self.p("max_image_age"))
-        if max_age > 0 and age > max_age:
-            self.counters.increment("stale")
-            self._skipped_since_publish += 1
-            return
-        if self._last_stamp is not None and stamp < self._last_stamp:
-            if self._last_stamp - stamp > 1.0:
-                # A large jump back is a restarted bag or a reset clock: start over.
-                self.counters.increment("stamp_backwards")
-                self.get_logger().warning("image stamps jumped back; resetting tracks",
-                                          throttle_duration_sec=2.0)
-                self.processor.reset()
+        # Stamp policy (input_guard): staleness from arrival, bad stamps rejected, a time-base
+        # change resets the tracks only once confirmed (one bad stamp never moves the stream).
+        self.guard.settings = self._guard_settings()
+        verdict = self.guard.check(msg.header.stamp.sec, msg.header.stamp.nanosec, self._now())
+        if verdict.warning:
+            text = self._clock_log.message("clock", verdict.warning)
+            if text:
+                self.get_logger().warning(text)
+        if verdict.action == "reject":
+            if verdict.reason == "stale":
+                self.counters.increment("stale")
+                self._skipped_since_publish += 1
             else:
-                self._reject("stamp_backwards", f"stamp {stamp:.3f} older than {self._last_stamp:.3f}")
-                return
+                self._reject(verdict.reason, verdict.message)
+            return
+        if verdict.action == "reset":
+            self.counters.increment("stamp_reset")
+            self.get_logger().warning(f"{verdict.message}; resetting tracks")
+            self.processor.reset()
         frame = self._output_frame(msg)
         if frame is None:
             self._reject("no_frame_id", "the image's header.frame_id is empty and every output would be "
@@ -270,6 +301,7 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
             self._reject(exc.reason, str(exc))
             return
         self._last_stamp, self._last_frame_id = stamp, frame
+        self.guard.commit(msg.header.stamp.sec, msg.header.stamp.nanosec)
         self.counters.increment("processed")
         for warning in out.warnings:
             self.get_logger().warning(warning)

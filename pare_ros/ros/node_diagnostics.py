@@ -65,6 +65,7 @@ def build_diagnostics(node) -> DiagnosticArray:
             "seconds since last image": since if since is not None else -1.0,
             "camera_info pairing": node._info_mode,
             "camera_info received": counts["camera_info_received"],
+            "camera_info waits": node.info_pairing.waits,
             "frames without upstream detections": pairing.unanswered if pairing is not None else 0,
             **bad_inputs}),
         diagnostic_status(f"{name}/inference", hw, inf_level, inf_msg, {
