@@ -261,9 +261,12 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
             if text:
                 self.get_logger().warning(text)
         if verdict.action == "reject":
-            if verdict.reason == "stale":
+            if verdict.reason == "stale":       # the node is behind, not bad input
                 self.counters.increment("stale")
                 self._skipped_since_publish += 1
+                text = self._reject_log.message("stale", f"skipping frame (stale): {verdict.message}")
+                if text:
+                    self.get_logger().warning(text)
             else:
                 self._reject(verdict.reason, verdict.message)
             return

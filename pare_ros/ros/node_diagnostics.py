@@ -15,7 +15,7 @@ NO_IMAGES_AFTER = 5.0   # s without an image before the input status warns
 
 
 def build_diagnostics(node) -> DiagnosticArray:
-    from .node import INPUT_ERRORS
+    from .node import INPUT_ERRORS, NODE_ERRORS
 
     name = f"pare_ros/{node.get_fully_qualified_name().lstrip('/')}"
     expected = float(node.p("expected_rate"))
@@ -41,6 +41,10 @@ def build_diagnostics(node) -> DiagnosticArray:
     inf_level, inf_msg = (warn, "p95 latency above 2/expected_rate") if p95 > 2.0 / expected else (ok, "ok")
     if node.processor is None:
         inf_level, inf_msg = ok, f"model not loaded (node {state})"
+    # The node's own failures (not bad input): reported here, never as an input problem.
+    node_errors = {k: counts.get(k, 0) for k in NODE_ERRORS}
+    if sum(node_errors.values()):
+        inf_level, inf_msg = warn, f"{sum(node_errors.values())} frames failed inside the node (see the log)"
     skipped = counts["stale"] + counts["overrun"]
     total = skipped + counts["published"]
     if not node._enabled:
@@ -67,11 +71,15 @@ def build_diagnostics(node) -> DiagnosticArray:
             "camera_info received": counts["camera_info_received"],
             "camera_info waits": node.info_pairing.waits,
             "frames without upstream detections": pairing.unanswered if pairing is not None else 0,
-            **bad_inputs}),
+            **bad_inputs,
+            # Not bad input: a confirmed new time base (tracks reset), and frames lost before the
+            # node (camera, network, DDS reader queue), estimated from gaps in the stamps.
+            "stamp_reset": counts.get("stamp_reset", 0),
+            "frames lost before the node (estimated)": counts.get("dropped_upstream", 0)}),
         diagnostic_status(f"{name}/inference", hw, inf_level, inf_msg, {
             "backend": node.backend_label, "model": report.checkpoint if report else "",
             "body model": report.smpl_dir if report else "",
-            "meaningless": report.meaningless if report else False, **stage_values}),
+            "meaningless": report.meaningless if report else False, **node_errors, **stage_values}),
         diagnostic_status(f"{name}/output", hw, out_level, out_msg, {
             "publish rate [Hz]": out_rate, "people in last frame": node._people,
             "frames published": counts["published"], "frames skipped (stale)": counts["stale"],

@@ -10,6 +10,7 @@ from rclpy.parameter import Parameter
 from rcl_interfaces.msg import SetParametersResult
 
 from .frame_processor import ProcessorSettings
+from .image_conversion import ImageLimits
 from .parameters import BY_NAME, check_choice, coerce
 from .pipeline_factory import make_detector, tracker_params
 
@@ -28,7 +29,10 @@ class NodeParameters:
             publish_debug_image=self.p("publish_debug_image"),
             publish_body_points=self.p("publish_body_points"), body_points_stride=self.p("body_points.stride"),
             publish_rotmats=self.p("publish_rotmats"), publish_vertices=self.p("publish_vertices"),
-            intrinsics_source=self.p("intrinsics_source"))
+            intrinsics_source=self.p("intrinsics_source"),
+            fallback_hfov_deg=float(self.p("camera_info.fallback_hfov_deg")),
+            image_limits=ImageLimits(max_side=int(self.p("image_limits.max_side")),
+                                     max_pixels=int(self.p("image_limits.max_pixels"))))
 
     @staticmethod
     def _coerce_parameters(params):

@@ -63,8 +63,23 @@ PARAMETERS = (
     Param("camera_frame_id", "", "optical frame of every output; empty = the image's "
           "header.frame_id (set it when the driver's frame_id is empty or not the optical frame)",
           dynamic=True),
-    Param("max_image_age", 0.5, "s; frames older than this when inference would start are "
-          "dropped as stale (0 = never)", dynamic=True, range=(0.0, 60.0)),
+    Param("camera_info.fallback_hfov_deg", 60.0, "deg; horizontal field of view of the guessed "
+          "intrinsics used when CameraInfo has K = 0 (uncalibrated driver, e.g. usb_cam without a "
+          "calibration file; warned once); 0 = refuse such frames (zero_k)", dynamic=True,
+          range=(0.0, 179.0)),
+    Param("max_image_age", 0.5, "s a frame may wait in the node (from its arrival to the start of "
+          "inference) before it is dropped as stale; measured on arrival, so stamps from another "
+          "clock (a bag without --clock) are still served (0 = never)", dynamic=True, range=(0.0, 60.0)),
+    Param("max_future_stamp", 5.0, "s; an image stamped further ahead of the node clock is bad "
+          "input (stamp_future), never the stream's new time", dynamic=True, range=(0.0, 1e6)),
+    Param("clock_offset_warn", 1.0, "s; warn (throttled, with the measured offset and the fix) "
+          "when image stamps and the node clock disagree by more (0 = never)", dynamic=True,
+          range=(0.0, 1e9)),
+    Param("image_limits.max_side", 16384, "px; wider or taller images are refused before decoding "
+          "(image_size; OpenCV cannot warp sides above 32767)", dynamic=True, range=(16, 32767)),
+    Param("image_limits.max_pixels", 40000000, "pixels; larger images (or compressed headers "
+          "claiming more) are refused before decoding (image_size)", dynamic=True,
+          range=(256, 1000000000)),
     Param("max_rate", 0.0, "Hz cap on inference; 0 = as fast as possible", dynamic=True,
           range=(0.0, 1000.0)),
     # model
