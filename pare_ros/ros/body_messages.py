@@ -11,7 +11,8 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .tf_frames import body_pose
+from .message_builders import bulk_builder
+from .tf_frames import body_poses
 
 # Values of SmplBody.TRACK_* (kept here so the module imports without the built messages).
 TRACK_TENTATIVE, TRACK_CONFIRMED, TRACK_COASTING = 0, 1, 2
@@ -70,61 +71,115 @@ def smpl_body_msg(body, track_view=None, smoothed=None, publish_rotmats: bool = 
         image_size: (width, height) for the default joint confidence.
         velocity: (3,) m/s of the root origin in ``velocity_frame``; None → velocity_valid false.
     """
-    from pare_ros.msg import SmplBody
-
-    src = smoothed if smoothed is not None else body
-    msg = SmplBody()
-    if track_view is not None:
-        msg.body_id = str(track_view.body_id)
-        msg.track_id = int(track_view.track_id) & 0xFFFFFFFF
-        msg.tracking_state = int(track_view.state)
-        msg.age = _f32(track_view.age)
-        msg.time_since_update = _f32(track_view.time_since_update)
-        score = getattr(track_view, "score", None)
-        msg.detection_score = _f32(body.score if score is None else score)
-    else:
-        msg.tracking_state = TRACK_CONFIRMED
-        msg.detection_score = _f32(body.score)
-
-    msg.bbox = _fixed(body.box, 4)
-    crop = body.crop
-    msg.crop = _fixed((crop.cx, crop.cy, crop.side) if hasattr(crop, "cx") else crop, 3)
-    msg.joints_2d = _fixed(body.joints2d, 48)
-
-    msg.betas = _fixed(src.betas, 10)
-    axis_angle = np.asarray(src.axis_angle, dtype=np.float32).reshape(24, 3)
-    msg.global_orient = _fixed(axis_angle[0], 3)
-    msg.body_pose = _fixed(axis_angle[1:], 69)
-    msg.transl = _fixed(src.transl, 3)
-    if publish_rotmats:
-        rotmats = np.asarray(src.rotmats, dtype=np.float32)
-        if rotmats.shape != (24, 3, 3):
-            raise ValueError(f"rotmats must be (24,3,3), got {rotmats.shape}")
-        msg.rotmats = _floats(rotmats)              # row-major, root first
-    msg.cam_crop = _fixed(body.cam_crop, 3)
-
-    msg.joints_3d = _fixed(src.joints3d, 72)
-    position, quaternion = body_pose(src)
-    msg.root.position.x, msg.root.position.y, msg.root.position.z = (float(v) for v in position)
-    (msg.root.orientation.x, msg.root.orientation.y, msg.root.orientation.z,
-     msg.root.orientation.w) = (float(v) for v in quaternion)
-    if velocity is not None:
-        vx, vy, vz = (float(v) for v in np.asarray(velocity, dtype=np.float64).reshape(3))
-        msg.root_velocity.x, msg.root_velocity.y, msg.root_velocity.z = vx, vy, vz
-        msg.velocity_valid = bool(np.isfinite((vx, vy, vz)).all())
-        msg.velocity_frame = velocity_frame
-    if publish_vertices:
-        vertices = np.asarray(src.vertices, dtype=np.float32)
-        if vertices.shape != (6890, 3):
-            raise ValueError(f"vertices must be (6890,3), got {vertices.shape}")
-        msg.vertices = _floats(vertices)
-
-    msg.part_visibility = _fixed(body.part_visibility, 24)
     if joint_confidence is None:
         joint_confidence = default_joint_confidence(body, image_size)
-    msg.joint_confidence = _fixed(joint_confidence, 24)
-    msg.truncation = _f32(body.truncation)
-    return msg
+    if smoothed is not None:
+        body = _Merged(body, smoothed)
+    return smpl_body_msgs([body], [track_view], publish_rotmats, publish_vertices,
+                          joint_confidences=[joint_confidence], velocities=[velocity],
+                          velocity_frame=velocity_frame)[0]
+
+
+class _Merged:
+    """2D/detection fields of ``body`` with the 3D fields of ``smoothed``."""
+
+    _3D = ("betas", "rotmats", "axis_angle", "transl", "joints3d", "rest_joints", "vertices")
+
+    def __init__(self, body, smoothed) -> None:
+        self._body, self._smoothed = body, smoothed
+
+    def __getattr__(self, name):
+        return getattr(self._smoothed if name in self._3D else self._body, name)
+
+
+def _rows(bodies, name: str, size: int) -> np.ndarray:
+    """[P, size] float32 of one field of every body (raises on a wrong count); each row a
+    contiguous float32 array of exactly the declared length, as the message stores it."""
+    out = np.array([np.asarray(getattr(b, name), dtype=np.float64).reshape(-1) for b in bodies],
+                   dtype=np.float32)
+    if out.ndim != 2 or out.shape[1] != size:
+        raise ValueError(f"{name}: expected {size} values per body, got shape {out.shape}")
+    return out
+
+
+def smpl_body_msgs(bodies: Sequence, track_views: Optional[Sequence] = None,
+                   publish_rotmats: bool = False, publish_vertices: bool = False,
+                   image_size: Optional[Tuple[int, int]] = None,
+                   velocities: Optional[Sequence] = None, velocity_frame: str = "",
+                   joint_confidences: Optional[Sequence] = None) -> list:
+    """All people of a frame as pare_ros/SmplBody messages, with every array field computed
+    for all P people at once (root poses, joint confidences, float32 conversions) and the
+    messages filled without the per-field setter checks (:mod:`.message_builders`).
+
+    Args are :func:`smpl_body_msg`'s, one entry per body: ``track_views`` [P] (None entries:
+    untracked), ``velocities`` [P] ((3,) or None), ``joint_confidences`` [P] ((24,) or None:
+    :func:`default_joint_confidence` with ``image_size``).
+    """
+    from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
+    from pare_ros.msg import SmplBody
+
+    p = len(bodies)
+    if p == 0:
+        return []
+    track_views = [None] * p if track_views is None else list(track_views)
+    velocities = [None] * p if velocities is None else list(velocities)
+    confidences = [None] * p if joint_confidences is None else list(joint_confidences)
+    confidences = [default_joint_confidence(b, image_size) if c is None else c
+                   for b, c in zip(bodies, confidences)]
+    crops = [(b.crop.cx, b.crop.cy, b.crop.side) if hasattr(b.crop, "cx") else b.crop for b in bodies]
+    fields = {
+        "bbox": _rows(bodies, "box", 4), "joints_2d": _rows(bodies, "joints2d", 48),
+        "betas": _rows(bodies, "betas", 10), "transl": _rows(bodies, "transl", 3),
+        "cam_crop": _rows(bodies, "cam_crop", 3), "joints_3d": _rows(bodies, "joints3d", 72),
+        "part_visibility": _rows(bodies, "part_visibility", 24),
+    }
+    fields["crop"] = np.array(crops, dtype=np.float32).reshape(p, -1)
+    fields["joint_confidence"] = np.array([np.asarray(c, dtype=np.float64).reshape(-1) for c in confidences],
+                                          dtype=np.float32).reshape(p, -1)
+    for name, size in (("crop", 3), ("joint_confidence", 24)):
+        if fields[name].shape[1] != size:
+            raise ValueError(f"{name}: expected {size} values per body, got {fields[name].shape[1]}")
+    axis_angle = _rows(bodies, "axis_angle", 72)
+    fields["global_orient"], fields["body_pose"] = axis_angle[:, :3], axis_angle[:, 3:]
+    positions, quaternions = body_poses(bodies)
+
+    make_point, make_quat = bulk_builder(Point, ("x", "y", "z")), bulk_builder(Quaternion, ("x", "y", "z", "w"))
+    make_pose, make_vector = bulk_builder(Pose, ("position", "orientation")), bulk_builder(Vector3, ("x", "y", "z"))
+    names = ("body_id", "track_id", "tracking_state", "age", "time_since_update", "detection_score",
+             "root", "root_velocity", "velocity_frame", "velocity_valid", "truncation", "rotmats",
+             "vertices") + tuple(fields)
+    make_body = bulk_builder(SmplBody, names)
+    out = []
+    for i, (body, view, velocity) in enumerate(zip(bodies, track_views, velocities)):
+        v = {name: value[i] for name, value in fields.items()}          # contiguous float32 rows
+        if view is not None:
+            score = getattr(view, "score", None)
+            v.update(body_id=str(view.body_id), track_id=int(view.track_id) & 0xFFFFFFFF,
+                     tracking_state=int(view.state), age=_f32(view.age),
+                     time_since_update=_f32(view.time_since_update),
+                     detection_score=_f32(body.score if score is None else score))
+        else:
+            v.update(body_id="", track_id=0, tracking_state=TRACK_CONFIRMED, age=0.0, time_since_update=0.0,
+                     detection_score=_f32(body.score))
+        v["root"] = make_pose(make_point(*positions[i].tolist()), make_quat(*quaternions[i].tolist()))
+        if velocity is not None:
+            vel = [float(x) for x in np.asarray(velocity, dtype=np.float64).reshape(3)]
+            v.update(root_velocity=make_vector(*vel), velocity_valid=bool(np.isfinite(vel).all()),
+                     velocity_frame=str(velocity_frame))
+        else:
+            v.update(root_velocity=make_vector(0.0, 0.0, 0.0), velocity_valid=False, velocity_frame="")
+        v["rotmats"] = _checked_floats(body, "rotmats", (24, 3, 3)) if publish_rotmats else array.array("f")
+        v["vertices"] = _checked_floats(body, "vertices", (6890, 3)) if publish_vertices else array.array("f")
+        v["truncation"] = _f32(body.truncation)
+        out.append(make_body(*(v[name] for name in names)))
+    return out
+
+
+def _checked_floats(body, name: str, shape: tuple) -> array.array:
+    value = np.asarray(getattr(body, name), dtype=np.float32)
+    if value.shape != shape:
+        raise ValueError(f"{name} must be {shape}, got {value.shape}")
+    return _floats(value)              # row-major, root first
 
 
 def smpl_body_array_msg(header, bodies: Sequence, image_size: Tuple[int, int], intrinsics,

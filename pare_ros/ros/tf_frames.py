@@ -9,16 +9,19 @@ Tree (parent → child), all stamped with the image stamp::
 
 so composing the chain from the camera frame is exactly SMPL forward kinematics: the pelvis has
 rotation ``rotmats[0]`` at ``rest_joints[0] + transl``, and every joint lands on ``joints3d``.
-Everything is computed for all joints at once with NumPy (this runs every frame).
+Everything is computed for all joints, and with :func:`bodies_transforms` for all people of a
+frame, at once with NumPy (this runs every frame).
 """
 from __future__ import annotations
 
+import functools
 from typing import List, Sequence, Tuple
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..constants import SMPL_JOINT_NAMES, SMPL_PARENTS
+from .message_builders import bulk_builder
 
 #: Columns are the REP-155 body axes (x forward, y left, z up) written in SMPL's rest axes
 #: (x = person's left, y = up, z = forward): R_body = R_global · M.
@@ -35,7 +38,9 @@ def quaternions_xyzw(rotmats: np.ndarray) -> np.ndarray:
     to 1e-12) rather than Torch, whose per-call overhead dominates for 26 small matrices.
     """
     m = np.asarray(rotmats, dtype=np.float64)
-    q = Rotation.from_matrix(m.reshape(-1, 3, 3)).as_quat()
+    # assume_valid: the inputs are rotations (to float32 rounding), so SciPy's SVD
+    # re-orthogonalisation only moves the result by ~3e-8 and costs 25× the conversion.
+    q = Rotation.from_matrix(m.reshape(-1, 3, 3), assume_valid=True).as_quat()
     q = np.where(q[:, 3:4] < 0, -q, q)
     return q.reshape(*m.shape[:-2], 4)
 
@@ -51,6 +56,19 @@ def global_rotation(rotmats: np.ndarray, joint: int, parents: Sequence[int] = SM
     out = np.eye(3)
     for j in reversed(chain):
         out = out @ rotmats[j]
+    return out
+
+
+def global_rotations(rotmats: np.ndarray, joint: int, parents: Sequence[int] = SMPL_PARENTS) -> np.ndarray:
+    """:func:`global_rotation` for P bodies at once: rotmats (P,24,3,3) → (P,3,3)."""
+    chain = []
+    j = joint
+    while j >= 0:
+        chain.append(j)
+        j = parents[j]
+    out = np.broadcast_to(np.eye(3), rotmats.shape[:1] + (3, 3))
+    for j in reversed(chain):
+        out = out @ rotmats[:, j]
     return out
 
 
@@ -72,28 +90,41 @@ def body_pose(body) -> Tuple[np.ndarray, np.ndarray]:
     return origin, quaternions_xyzw(rotation)
 
 
+def body_poses(bodies: Sequence) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`body_pose` of P bodies at once: (positions [P,3], quaternions [P,4] x, y, z, w)."""
+    rotmats = np.stack([np.asarray(b.rotmats, dtype=np.float64)[0] for b in bodies])
+    joints = np.stack([np.asarray(b.joints3d, dtype=np.float64)[[LEFT_HIP, RIGHT_HIP]] for b in bodies])
+    return 0.5 * (joints[:, 0] + joints[:, 1]), quaternions_xyzw(rotmats @ REP_TO_SMPL)
+
+
+@functools.lru_cache(maxsize=4096)
 def frame_names(body_id: str, prefix: str = "smpl_",
                 joint_names: Sequence[str] = SMPL_JOINT_NAMES) -> List[str]:
-    """Child frame names of the joints: ``<prefix><name>_<body_id>`` (24 entries)."""
+    """Child frame names of the joints: ``<prefix><name>_<body_id>`` (24 entries; cached per
+    body: the same names every frame)."""
     return [f"{prefix}{name}_{body_id}" for name in joint_names]
 
 
 def _transform_msgs(stamp, parents: List[str], children: List[str],
                     translations: np.ndarray, quaternions: np.ndarray) -> list:
+    """TransformStamped objects from [T,3] translations and [T,4] quaternions, built through
+    :func:`.message_builders.bulk_builder` (the setters' checks cost more than the math)."""
     from builtin_interfaces.msg import Time
     from geometry_msgs.msg import Quaternion, Transform, TransformStamped, Vector3
     from std_msgs.msg import Header
 
+    make_time = bulk_builder(Time, ("sec", "nanosec"))
+    make_header = bulk_builder(Header, ("stamp", "frame_id"))
+    make_vector = bulk_builder(Vector3, ("x", "y", "z"))
+    make_quat = bulk_builder(Quaternion, ("x", "y", "z", "w"))
+    make_transform = bulk_builder(Transform, ("translation", "rotation"))
+    make_stamped = bulk_builder(TransformStamped, ("header", "child_frame_id", "transform"))
     sec, nanosec = int(stamp.sec), int(stamp.nanosec)
-    t_list, q_list = translations.tolist(), quaternions.tolist()   # Python floats for the setters
-    out = []
-    for parent, child, (tx, ty, tz), (qx, qy, qz, qw) in zip(parents, children, t_list, q_list):
-        out.append(TransformStamped(
-            header=Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=parent),
-            child_frame_id=child,
-            transform=Transform(translation=Vector3(x=tx, y=ty, z=tz),
-                                rotation=Quaternion(x=qx, y=qy, z=qz, w=qw))))
-    return out
+    t_list = np.asarray(translations, dtype=np.float64).tolist()   # Python floats for the slots
+    q_list = np.asarray(quaternions, dtype=np.float64).tolist()
+    return [make_stamped(make_header(make_time(sec, nanosec), str(parent)), str(child),
+                         make_transform(make_vector(*t), make_quat(*q)))
+            for parent, child, t, q in zip(parents, children, t_list, q_list)]
 
 
 def body_transforms(body, body_id: str, header, prefix: str = "smpl_",
@@ -114,43 +145,63 @@ def body_transforms(body, body_id: str, header, prefix: str = "smpl_",
         [body_<id>, head_<id>?, <prefix>pelvis_<id>, <prefix><joint>_<id> × 23?], ready to be
         sent together in one TFMessage.
     """
-    rotmats = np.asarray(body.rotmats, dtype=np.float64)
-    rest = np.asarray(body.rest_joints, dtype=np.float64)
-    transl = np.asarray(body.transl, dtype=np.float64).reshape(3)
-    joints = np.asarray(body.joints3d, dtype=np.float64)
-    if len(parents) != len(rotmats) or len(joint_names) != len(rotmats):
-        raise ValueError(f"{len(rotmats)} joints but {len(parents)} parents, {len(joint_names)} names")
-    body_rot, body_origin = body_frame(body)
-    cam_frame = header.frame_id.lstrip("/")
-    body_frame_id = f"body_{body_id}"
-    names = frame_names(body_id, prefix, joint_names)
+    return bodies_transforms([body], [body_id], header, prefix, parents, joint_names, joint_frames, head_frame)
 
-    rots = [body_rot]
-    trans = [body_origin]
-    parent_frames = [cam_frame]
-    child_frames = [body_frame_id]
+
+def bodies_transforms(bodies: Sequence, body_ids: Sequence[str], header, prefix: str = "smpl_",
+                      parents: Sequence[int] = SMPL_PARENTS,
+                      joint_names: Sequence[str] = SMPL_JOINT_NAMES,
+                      joint_frames: bool = True, head_frame: bool = True) -> list:
+    """:func:`body_transforms` of every person of a frame at once (P bodies, one NumPy pass
+    and one quaternion conversion for all): the concatenation of each body's list, in order.
+
+    Raises:
+        ValueError: a body with a non-finite pose (named; no transforms for the frame).
+    """
+    if not len(bodies):
+        return []
+    rotmats = np.stack([np.asarray(b.rotmats, dtype=np.float64) for b in bodies])       # [P,24,3,3]
+    rest = np.stack([np.asarray(b.rest_joints, dtype=np.float64) for b in bodies])      # [P,24,3]
+    transl = np.stack([np.asarray(b.transl, dtype=np.float64).reshape(3) for b in bodies])
+    joints = np.stack([np.asarray(b.joints3d, dtype=np.float64) for b in bodies])       # [P,24,3]
+    n_joints = rotmats.shape[1]
+    if len(parents) != n_joints or len(joint_names) != n_joints:
+        raise ValueError(f"{n_joints} joints but {len(parents)} parents, {len(joint_names)} names")
+    body_rot = rotmats[:, 0] @ REP_TO_SMPL                                               # [P,3,3]
+    body_origin = 0.5 * (joints[:, LEFT_HIP] + joints[:, RIGHT_HIP])                     # [P,3]
+    body_rot_t = body_rot.transpose(0, 2, 1)
+    rots, trans = [body_rot[:, None]], [body_origin[:, None]]
     if head_frame:
         # head_<id> = SMPL head joint with REP axes, expressed in body_<id>.
-        head_rot = global_rotation(rotmats, HEAD, parents) @ REP_TO_SMPL
-        rots.append(body_rot.T @ head_rot)
-        trans.append(body_rot.T @ (joints[HEAD] - body_origin))
-        parent_frames.append(body_frame_id)
-        child_frames.append(f"head_{body_id}")
-    rot_all = np.stack(rots)
-    trans_all = np.stack(trans)
+        head_rot = global_rotations(rotmats, HEAD, parents) @ REP_TO_SMPL
+        rots.append((body_rot_t @ head_rot)[:, None])
+        trans.append((body_rot_t @ (joints[:, HEAD] - body_origin)[..., None])[:, None, :, 0])
     if joint_frames:
         # Pelvis relative to body_<id>: camera→pelvis is (R0, rest0 + transl).
-        rot_all = np.concatenate((rot_all, [body_rot.T @ rotmats[0]]))
-        trans_all = np.concatenate((trans_all, [body_rot.T @ (rest[0] + transl - body_origin)]))
-        parent_frames.append(body_frame_id)
-        child_frames.append(names[0])
+        rots.append((body_rot_t @ rotmats[:, 0])[:, None])
+        trans.append((body_rot_t @ (rest[:, 0] + transl - body_origin)[..., None])[:, None, :, 0])
         idx = np.array([j for j in range(len(parents)) if parents[j] >= 0])
         par = np.array([parents[j] for j in idx])
-        rot_all = np.concatenate((rot_all, rotmats[idx]))            # local rotations
-        trans_all = np.concatenate((trans_all, rest[idx] - rest[par]))   # rest-pose bone offsets
-        parent_frames += [names[p] for p in par]
-        child_frames += [names[j] for j in idx]
-    if not (np.isfinite(rot_all).all() and np.isfinite(trans_all).all()):
-        raise ValueError(f"body {body_id}: non-finite pose, no transforms")
-    return _transform_msgs(header.stamp, parent_frames, child_frames, trans_all,
-                           quaternions_xyzw(rot_all))
+        rots.append(rotmats[:, idx])                                   # local rotations
+        trans.append(rest[:, idx] - rest[:, par])                      # rest-pose bone offsets
+    rot_all = np.concatenate(rots, axis=1)                             # [P,T,3,3]
+    trans_all = np.concatenate(trans, axis=1)                          # [P,T,3]
+    finite = np.isfinite(rot_all).all(axis=(1, 2, 3)) & np.isfinite(trans_all).all(axis=(1, 2))
+    if not finite.all():
+        raise ValueError(f"body {body_ids[int(np.argmin(finite))]}: non-finite pose, no transforms")
+    cam_frame = header.frame_id.lstrip("/")
+    parent_frames, child_frames = [], []
+    for body_id in body_ids:
+        body_frame_id = f"body_{body_id}"
+        parent_frames.append(cam_frame)
+        child_frames.append(body_frame_id)
+        if head_frame:
+            parent_frames.append(body_frame_id)
+            child_frames.append(f"head_{body_id}")
+        if joint_frames:
+            names = frame_names(str(body_id), prefix, tuple(joint_names))
+            parent_frames += [body_frame_id] + [names[p] for p in par]
+            child_frames += [names[0]] + [names[j] for j in idx]
+    n = rot_all.shape[0] * rot_all.shape[1]
+    return _transform_msgs(header.stamp, parent_frames, child_frames, trans_all.reshape(n, 3),
+                           quaternions_xyzw(rot_all.reshape(n, 3, 3)))
