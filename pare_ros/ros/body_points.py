@@ -24,14 +24,17 @@ def body_points_msg(header, people: Sequence[Tuple[int, np.ndarray]], stride: in
 
     if stride < 1:
         raise ValueError(f"stride must be ≥ 1, got {stride}")
-    chunks = []
-    for track_id, vertices in people:
-        picked = np.asarray(vertices, dtype=np.float32)[::stride]
-        chunk = np.empty(len(picked), POINT_DTYPE)
-        chunk["x"], chunk["y"], chunk["z"] = picked[:, 0], picked[:, 1], picked[:, 2]
-        chunk["track_id"] = track_id
-        chunks.append(chunk)
-    points = np.concatenate(chunks) if chunks else np.empty(0, POINT_DTYPE)
+    # One structured buffer for everybody; xyz written through a float32 view of it (one
+    # strided copy per person) rather than per-field, per-person temporaries.
+    picked = [np.asarray(vertices, dtype=np.float32).reshape(-1, 3)[::stride] for _, vertices in people]
+    points = np.empty(sum(len(v) for v in picked), POINT_DTYPE)
+    xyz = points.view(np.float32).reshape(-1, 4)[:, :3]
+    ids = points["track_id"]
+    start = 0
+    for (track_id, _), vertices in zip(people, picked):
+        xyz[start:start + len(vertices)] = vertices
+        ids[start:start + len(vertices)] = int(track_id) & 0xFFFFFFFF
+        start += len(vertices)
     fields = [PointField(name=name, offset=POINT_DTYPE.fields[name][1], count=1,
                          datatype=PointField.UINT32 if name == "track_id" else PointField.FLOAT32)
               for name in POINT_DTYPE.names]
