@@ -153,3 +153,11 @@ def test_gap_estimator_learns_a_slower_camera_and_ignores_jitter_and_pauses():
     assert steady == 0 and warmup > 0
     assert gaps.observe(100.0) == 0                        # a 97 s pause, not 970 lost frames
     assert gaps.observe(50.0) == 0                         # backwards: restart, no count
+
+
+def test_stream_faster_than_the_clock_is_accepted():
+    # `ros2 bag play -r 3` without --clock: stamps advance 3 s per second of node clock, and
+    # the node processes only every 10th frame (it is slower than the stream).
+    guard = InputGuard()
+    verdicts = [feed(guard, T0 - 600 + 3 * i / 30, T0 + i / 30) for i in range(0, 300, 10)]
+    assert all(v.action == "accept" for v in verdicts)

@@ -3,19 +3,27 @@ clock-offset warnings and an estimate of frames lost before the node.
 
 Two clocks meet here: the image stamp ``s`` (the camera's or the bag's clock) and the node clock
 ``a`` at the frame's *arrival* (the image callback), both in seconds. Their offset ``o = a - s``
-is the stream's latency plus any clock disagreement; it is constant while a stream is healthy,
-whatever the disagreement (a bag played without ``--clock`` is hours behind, but steadily so).
-A single frame whose offset leaves that baseline is an outlier until the next frame confirms the
-new baseline (a bag looping without ``--clock``), so one bad stamp never resets the tracks and
-never moves the stream's time::
+is the stream's latency plus any clock disagreement (a bag played without ``--clock`` is hours
+behind, steadily), so staleness is measured from arrival, not from the stamp. Rules:
+
+* a stamp further than ``max_future_stamp`` ahead of the node clock is bad input and never
+  becomes the stream's time (one such frame used to reset every track);
+* newer stamps are accepted (gaps, late deliveries, streams faster than the clock);
+* a step back of up to 1 s (or a repeated stamp) is bad input ("stamp_backwards");
+* a bigger step back *with* the node clock (``o`` unchanged: a bag looping with ``--clock``)
+  resets the tracks ("stamp_reset", not bad input); *without* it, the frame is an outlier
+  ("stamp_jump") unless the next frame confirms the new time base (a bag looping without
+  ``--clock``): then that one resets the tracks and is processed.
+
+::
 
     guard = InputGuard(GuardSettings(max_image_age=0.5))
     guard.note_arrival(stamp_ns, node_now)          # image callback: lost-frame estimate
-    verdict = guard.check(stamp_ns, node_now)       # worker, before processing
+    verdict = guard.check(sec, nanosec, node_now)   # worker, before processing
     if verdict.action == "reject": count(verdict.reason)
     elif verdict.action == "reset": processor.reset()      # and then process the frame
     ... processed ...
-    guard.commit(stamp_ns)                          # the stream's time moves only now
+    guard.commit(sec, nanosec)                      # the stream's time moves only now
 
 Counter names (:data:`BAD_STAMP_REASONS` are bad input; ``stale`` and ``stamp_reset`` are not).
 """
@@ -39,8 +47,8 @@ OTHER_COUNTERS = ("stale", "stamp_reset", "dropped_upstream")
 NS = 1_000_000_000
 #: An offset change smaller than this (s) is transport jitter, not a new time base.
 JUMP_TOLERANCE = 1.0
-#: Offsets of the last accepted frames that form the baseline (median: robust to one late frame).
-BASELINE_FRAMES = 5
+#: Recent frames whose median clock offset the warning reports (robust to one outlier).
+RECENT_FRAMES = 5
 #: Gaps longer than this (s) are a paused camera, not lost frames.
 MAX_GAP = 10.0
 
@@ -164,11 +172,10 @@ class InputGuard:
         self.settings = settings or GuardSettings()
         self._lock = threading.Lock()
         self._arrivals: "OrderedDict[int, float]" = OrderedDict()   # stamp ns → node time (s)
-        self._offsets: deque = deque(maxlen=BASELINE_FRAMES)        # of committed frames
-        self._recent_offsets: deque = deque(maxlen=BASELINE_FRAMES)  # of every checked frame
+        self._last_offset: Optional[float] = None   # node clock − stamp of the last committed frame
+        self._recent_offsets: deque = deque(maxlen=RECENT_FRAMES)  # of every checked frame
         self._last: Optional[int] = None            # stamp (ns) of the last committed frame
         self._candidate: Optional[tuple] = None     # (stamp ns, offset) of an unconfirmed jump
-        self._rebase: Optional[int] = None          # stamp (ns) that confirmed a new time base
         self._gaps = GapEstimator(self.settings.expected_rate)
 
     # -- image callback -----------------------------------------------------------------
@@ -210,32 +217,27 @@ class InputGuard:
             return Verdict("reject", "stamp_future",
                            f"stamp is {-offset:.3f} s ahead of the node clock "
                            f"(max_future_stamp {s.max_future_stamp} s)")
-        if self._last is None or not self._offsets:
+        if self._last is None or stamp > self._last:
+            # In order (and not in the future): late deliveries, gaps and streams that run
+            # faster than the node clock (a bag at -r 2 without --clock) are all fine.
             return Verdict("accept")
-        baseline = float(np.median(self._offsets))
-        behind = stamp <= self._last
-        if abs(offset - baseline) <= JUMP_TOLERANCE:
-            if not behind:
-                return Verdict("accept")
-            back = (self._last - stamp) / NS
-            if back > JUMP_TOLERANCE:
-                # Stamp and node clock went back together: a bag looping with --clock, a
-                # restarted simulation. The old tracks belong to another time line.
-                return Verdict("reset", "stamp_reset", f"stamps and node clock jumped back {back:.3f} s")
+        back = (self._last - stamp) / NS
+        if back <= JUMP_TOLERANCE:
             return Verdict("reject", "stamp_backwards", f"stamp {stamp / NS:.9f} is not newer than "
                            f"the previous frame's {self._last / NS:.9f}")
-        if offset > baseline and not behind:
-            return Verdict("accept")                # a late delivery, still in order
-        # The stamp left the stream's time base without the node clock: an outlier, unless the
-        # previous frame started the same new time base (then this one confirms it).
+        if self._last_offset is not None and abs(offset - self._last_offset) <= JUMP_TOLERANCE:
+            # Stamp and node clock went back together: a bag looping with --clock, a restarted
+            # simulation. The old tracks belong to another time line.
+            return Verdict("reset", "stamp_reset", f"stamps and node clock jumped back {back:.3f} s")
+        # The stamps jumped back but the node clock did not: an outlier, unless the previous
+        # frame started the same new time base (then this one confirms it).
         cand = self._candidate
         if cand is not None and stamp > cand[0] and abs(offset - cand[1]) <= JUMP_TOLERANCE:
-            self._rebase = stamp
-            return Verdict("reset", "stamp_reset", f"stamps moved {offset - baseline:+.3f} s "
-                           "against the node clock for two frames in a row: new time base")
+            return Verdict("reset", "stamp_reset", f"stamps jumped back {back:.3f} s without the node "
+                           "clock for two frames in a row: a new time base (a bag looping without --clock?)")
         self._candidate = (stamp, offset)
-        return Verdict("reject", "stamp_jump", f"stamp {stamp / NS:.9f} is {offset - baseline:+.3f} s "
-                       "off the stream's clock offset (an outlier; if the next frame agrees, tracks "
+        return Verdict("reject", "stamp_jump", f"stamp {stamp / NS:.9f} is {back:.3f} s before the previous "
+                       "frame's while the node clock went on (an outlier; if the next frame agrees, tracks "
                        "are reset and it is processed)")
 
     def _offset_warning(self, node_now: float) -> Optional[str]:
@@ -252,19 +254,15 @@ class InputGuard:
         stamp = stamp_ns(sec, nanosec)
         with self._lock:
             arrival = self._arrivals.get(stamp)
-            if self._rebase == stamp:
-                self._offsets.clear()               # a confirmed new time base: new baseline
-            self._rebase, self._candidate = None, None
+            self._candidate = None
             self._last = stamp
-            if arrival is not None:
-                self._offsets.append(arrival - stamp / NS)
+            self._last_offset = None if arrival is None else arrival - stamp / NS
 
     def reset(self) -> None:
         """Forget the stream's time (e.g. on ~/reset_tracks or a lifecycle deactivate)."""
         with self._lock:
-            self._offsets.clear()
             self._recent_offsets.clear()
-            self._last, self._candidate, self._rebase = None, None, None
+            self._last, self._last_offset, self._candidate = None, None, None
             self._arrivals.clear()
             self._gaps = GapEstimator(self.settings.expected_rate)
 
