@@ -16,6 +16,7 @@ import numpy as np
 from ..camera import Intrinsics
 from ..estimator import rebuild_bodies
 from ..overlay import render_overlay
+from ..world_frame import estimate_in_frame, planner_frame, smoothed_from_frame
 from .body_messages import smpl_body_array_msg, smpl_body_msg
 from .body_points import body_points_msg
 from .camera_info import (CameraInfoError, check_image_size, distortion_warning, expected_image_size,
@@ -63,6 +64,7 @@ class FrameOutputs:
     people: int = 0
     tracks_removed: List[int] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)     # one-time notes for the caller's log
+    planner: object = None            # world_frame.PlannerFrame: roots/velocities for planners
 
 
 class FrameError(ValueError):
@@ -112,6 +114,7 @@ class FrameProcessor:
         self._last_mesh_time = -np.inf
         self._last_estimate: Dict[int, object] = {}   # track_id → BodyEstimate (for coasting)
         self._velocity: Dict[int, Optional[np.ndarray]] = {}
+        self._smooth_frame: Optional[str] = None   # frame the smoother state is in
         self._dropped_by_reset: List[int] = []   # their markers are deleted with the next frame
         self.warned_distortion = False
         self._warned_fallback: set = set()     # frame_ids told about fallback intrinsics
@@ -175,13 +178,20 @@ class FrameProcessor:
         if self.smoother is not None:
             self.smoother.reset()
 
-    def _smooth(self, fresh, stamp: float, intrinsics: Intrinsics) -> list:
+    def _smooth(self, fresh, stamp: float, intrinsics: Intrinsics, world_transform=None) -> list:
         """Temporal smoothing of the matched people; SMPL is re-run on the smoothed
-        parameters so that joints, TF frames and mesh stay exactly consistent."""
+        parameters so that joints, TF frames and mesh stay exactly consistent. With
+        ``world_transform`` (camera → fixed frame at the stamp) smoothing and velocity happen in
+        the fixed frame, so the robot's own motion never shows up as human motion."""
         bodies = [body for _, body in fresh]
         if self.smoother is None or not bodies:
             return bodies
-        smoothed = [self.smoother.smooth_estimate(view.track_id, stamp, body) for view, body in fresh]
+        inputs = bodies if world_transform is None else [estimate_in_frame(b, world_transform) for b in bodies]
+        smoothed = [self.smoother.smooth_estimate(view.track_id, stamp, body)
+                    for (view, _), body in zip(fresh, inputs)]
+        if world_transform is not None:
+            smoothed = [smoothed_from_frame(sm, world_transform, b.joints3d[0] - b.transl)
+                        for sm, b in zip(smoothed, bodies)]
         rebuilt = rebuild_bodies(self.estimator.body_model, bodies,
                                  np.stack([sm.rotmats for sm in smoothed]),
                                  np.stack([sm.betas for sm in smoothed]),
@@ -192,10 +202,14 @@ class FrameProcessor:
 
     # ------------------------------------------------------------------------------------
     def process(self, image_msg, info, want_markers: bool = True, want_debug: bool = False,
-                now: Optional[float] = None, detections=None, want_points: bool = False) -> FrameOutputs:
+                now: Optional[float] = None, detections=None, want_points: bool = False,
+                world_frame: str = "", world_transform=None, world_fallback: str = "",
+                planner_offsets: int = 0) -> FrameOutputs:
         """Run the pipeline on one frame. ``detections`` (boxes/scores from an upstream
-        detector topic) replace the built-in detector. Raises :class:`FrameError` for bad
-        input (nothing is published for that frame; the caller counts ``reason``)."""
+        detector topic) replace the built-in detector. ``world_transform``: the camera →
+        ``world_frame`` RigidTransform at the image stamp (None: track in the camera frame;
+        ``world_fallback`` says why, for the planner outputs). Raises :class:`FrameError` for
+        bad input (nothing is published for that frame; the caller counts ``reason``)."""
         s = self.settings
         timings: Dict[str, float] = {}
         t = time.perf_counter()
@@ -245,7 +259,15 @@ class FrameProcessor:
             self._drop_track_state(view.track_id)
             warnings.append(f"track {view.track_id}: non-finite estimate, its state was dropped")
         fresh = [pair for pair in fresh if _finite(pair[1])]
-        for (view, _), body in zip(fresh, self._smooth(fresh, stamp, intrinsics)):
+        # Smoother state and velocities belong to one frame: on a switch (TF lost or back)
+        # start them afresh rather than mixing camera- and world-frame positions.
+        smooth_frame = world_frame if world_transform is not None else header.frame_id
+        if self._smooth_frame not in (None, smooth_frame):
+            self._velocity.clear()
+            if self.smoother is not None:
+                self.smoother.reset()
+        self._smooth_frame = smooth_frame
+        for (view, _), body in zip(fresh, self._smooth(fresh, stamp, intrinsics, world_transform)):
             velocity = self._velocity.get(view.track_id)
             if _finite(body) and (velocity is None or np.isfinite(velocity).all()):
                 self._last_estimate[view.track_id] = body
@@ -261,11 +283,13 @@ class FrameProcessor:
         body_msgs = [smpl_body_msg(body, track_view=view, publish_rotmats=s.publish_rotmats,
                                    publish_vertices=s.publish_vertices, image_size=(width, height),
                                    velocity=self._velocity.get(view.track_id),
-                                   velocity_frame=header.frame_id)
+                                   velocity_frame=smooth_frame)
                      for view, body in people]
         array = smpl_body_array_msg(header, body_msgs, (width, height), intrinsics, self.smpl_model,
                                     self.estimator_name, 0.0, 0)
         outputs = FrameOutputs(array, people=len(people), tracks_removed=removed, warnings=warnings)
+        outputs.planner = planner_frame(people, self._velocity, stamp, header.frame_id, (width, height),
+                                        world_transform, world_frame, world_fallback, planner_offsets)
         if s.publish_tf:
             for view, body in people:
                 outputs.transforms += body_transforms(body, view.body_id, header, prefix=s.tf_prefix,

@@ -1,0 +1,132 @@
+"""Tracking in a fixed frame, and the per-frame summary that planners read.
+
+The node estimates every body in the camera optical frame. On a robot that drives or turns its
+head, a person standing still then moves in that frame, and a velocity measured there contains
+the robot's own motion. So, given the camera → world transform at the image stamp (from TF),
+each estimate is mapped into the world frame *before* smoothing (:func:`estimate_in_frame`),
+smoothed and differentiated there, and mapped back (:func:`smoothed_from_frame`) so that the
+camera-frame outputs (SmplBody, TF, markers, 2D) stay consistent with the image.
+
+SMPL detail: smplx places a body as ``R·(v − J0) + J0 + transl`` (J0 = the shaped rest pelvis),
+so a rigid map ``T = (Rw, tw)`` changes the root rotation to ``Rw·R`` and the translation to
+``Rw·(J0 + transl) + tw − J0`` (not ``Rw·transl + tw``); body-pose rotations are parent-relative
+and do not change.
+
+:class:`PlannerFrame` is what :mod:`pare_ros.ros.planner_outputs` publishes: per track the root
+(REP-155 ``body_<id>`` origin, mid-hips) and its velocity in ``frame_id`` — the world frame when
+the transform was available, else the camera frame (``fallback`` says why).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import List, Optional
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from .tf_tree import RigidTransform
+
+
+def _root_pelvis(body) -> np.ndarray:
+    """(3,) J0, the rest pelvis of this body's shape (joints3d[0] − transl, root rotation fixes it)."""
+    return np.asarray(body.joints3d[0], dtype=np.float64) - np.asarray(body.transl, dtype=np.float64)
+
+
+def estimate_in_frame(body, transform: RigidTransform):
+    """A copy of a camera-frame ``BodyEstimate`` with rotmats, axis_angle, joints3d and transl
+    expressed in the frame ``transform`` maps into (the fields the smoother reads; vertices and
+    keypoints are left in the camera frame and must not be used from the copy)."""
+    rw = transform.rotation
+    rotmats = np.array(body.rotmats, dtype=np.float64, copy=True)
+    rotmats[0] = rw @ rotmats[0]
+    axis_angle = np.array(body.axis_angle, dtype=np.float64, copy=True)
+    axis_angle[0] = Rotation.from_matrix(rotmats[0]).as_rotvec()
+    j0 = _root_pelvis(body)
+    transl = transform.apply(j0 + np.asarray(body.transl, dtype=np.float64)) - j0
+    return replace(body, rotmats=rotmats, axis_angle=axis_angle, joints3d=transform.apply(body.joints3d),
+                   transl=transl)
+
+
+def smoothed_from_frame(smoothed, transform: RigidTransform, rest_pelvis: np.ndarray):
+    """Inverse of :func:`estimate_in_frame` for a ``SmoothedBody`` (rotmats (24,3,3),
+    axis_angle, joints3d, transl): back into the camera frame. ``root_velocity`` stays in the
+    world frame (that is the point). ``rest_pelvis``: J0 (3,) of the raw estimate."""
+    inv = transform.inverse()
+    rotmats = np.array(smoothed.rotmats, dtype=np.float64, copy=True)
+    rotmats[0] = inv.rotation @ rotmats[0]
+    axis_angle = np.array(smoothed.axis_angle, dtype=np.float64, copy=True)
+    axis_angle[0] = Rotation.from_matrix(rotmats[0]).as_rotvec()
+    j0 = np.asarray(rest_pelvis, dtype=np.float64)
+    transl = inv.apply(j0 + np.asarray(smoothed.transl, dtype=np.float64)) - j0
+    return replace(smoothed, rotmats=rotmats, axis_angle=axis_angle, joints3d=inv.apply(smoothed.joints3d),
+                   transl=transl)
+
+
+@dataclass
+class PlannerTrack:
+    """One live track for planners.
+
+    position (3,) m: root (mid-hips) in ``PlannerFrame.frame_id``; velocity (3,) m/s there, or
+    None before the smoother has two estimates; reliability [0,1]: detection score × mean part
+    visibility (0 while coasting); confirmed: CONFIRMED or COASTING (not TENTATIVE).
+    box (4,) px xyxy; keypoints2d (49,2) px (PARE's keypoints, OpenPose BODY_25 first);
+    keypoint_conf (49,) [0,1]; body_offsets (M,3) m: decimated mesh vertices − root, in the
+    frame's axes (for swept regions), or None.
+    """
+
+    track_id: int
+    body_id: str
+    state: int
+    confirmed: bool
+    position: np.ndarray
+    velocity: Optional[np.ndarray]
+    reliability: float
+    box: np.ndarray
+    keypoints2d: np.ndarray
+    keypoint_conf: np.ndarray
+    body_offsets: Optional[np.ndarray] = None
+
+
+@dataclass
+class PlannerFrame:
+    """stamp (image stamp, s); frame_id: frame of every position/velocity; camera_frame: the
+    image's optical frame; image_size (w, h) px; fallback: why the world frame was not used
+    ('' when it was, or when no world frame is configured)."""
+
+    stamp: float
+    frame_id: str
+    camera_frame: str
+    image_size: tuple
+    tracks: List[PlannerTrack] = field(default_factory=list)
+    fallback: str = ""
+
+
+def planner_frame(people, velocities, stamp: float, camera_frame: str, image_size, transform=None,
+                  world_frame: str = "", fallback: str = "", offsets_stride: int = 0) -> PlannerFrame:
+    """Summarise the published people. ``people``: [(TrackView, BodyEstimate camera frame)];
+    ``velocities``: track_id → (3,) m/s in the world (when ``transform`` is given) or camera
+    frame, or None. ``transform``: camera → world RigidTransform at the stamp, or None (camera
+    frame). ``offsets_stride`` > 0 fills ``body_offsets`` with every n-th mesh vertex."""
+    t = transform if transform is not None else RigidTransform.identity()
+    out = PlannerFrame(float(stamp), world_frame if transform is not None else camera_frame, camera_frame,
+                       tuple(image_size), fallback=fallback)
+    w, h = image_size
+    for view, body in people:
+        root_cam = np.asarray(body.joints3d[0], dtype=np.float64)
+        vel = velocities.get(view.track_id)
+        coasting = int(view.state) == 2
+        vis = np.asarray(getattr(body, "part_visibility", np.ones(24)), dtype=np.float64)
+        reliability = 0.0 if coasting else float(np.clip(view.score * float(np.mean(vis)), 0.0, 1.0))
+        kp = np.asarray(body.keypoints2d, dtype=np.float64).reshape(-1, 2)
+        inside = (kp[:, 0] >= 0) & (kp[:, 0] < w) & (kp[:, 1] >= 0) & (kp[:, 1] < h)
+        conf = np.where(inside, 0.0 if coasting else float(view.score), 0.0)
+        offsets = None
+        if offsets_stride > 0 and getattr(body, "vertices", None) is not None:
+            offsets = t.rotate(np.asarray(body.vertices, dtype=np.float64)[::offsets_stride] - root_cam)
+        out.tracks.append(PlannerTrack(
+            track_id=int(view.track_id), body_id=str(view.body_id), state=int(view.state),
+            confirmed=int(view.state) != 0, position=t.apply(root_cam),
+            velocity=None if vel is None else np.asarray(vel, dtype=np.float64).reshape(3),
+            reliability=reliability, box=np.asarray(view.box, dtype=np.float64).reshape(4),
+            keypoints2d=kp, keypoint_conf=conf, body_offsets=offsets))
+    return out
