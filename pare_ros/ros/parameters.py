@@ -156,6 +156,25 @@ PARAMETERS = (
           "~/debug_image and ~/body_points", choices=("reliable", "best_effort")),
     Param("output_qos.depth", 10, "history depth of ~/bodies (the other outputs keep 1)", range=(1, 1000)),
     Param("diagnostics_period", 1.0, "s between /diagnostics messages", range=(0.1, 60.0)),
+    # planners (docs/planners.md)
+    Param("world_frame", "", "fixed frame (e.g. odom, map) to track, smooth and estimate velocity "
+          "in, from TF at each image stamp; empty = the camera optical frame"),
+    Param("tf_lookup.timeout", 0.05, "s the worker waits for the camera -> world_frame transform "
+          "at the image stamp before falling back to the camera frame", dynamic=True, range=(0.0, 5.0)),
+    Param("tf_lookup.max_extrapolation", 0.1, "s the built-in TF buffer (used when tf2_ros is not "
+          "installed) may continue the last motion past the newest transform", range=(0.0, 1.0)),
+    Param("tf_lookup.cache_time", 10.0, "s of TF history kept", range=(1.0, 600.0)),
+    Param("people.enable", True, "people_msgs/People on ~/people (Nav2 social layers)"),
+    Param("rep155.enable", True, "REP-155 /humans/bodies/tracked and per-body roi, skeleton2d, "
+          "velocity, forecast"),
+    Param("publish_planner_markers", True, "velocity arrows and forecast paths on ~/planner_markers "
+          "(only while subscribed)"),
+    Param("forecast.horizon", 1.5, "s of root forecast per person", dynamic=True, range=(0.0, 10.0)),
+    Param("forecast.step", 0.1, "s between forecast points", dynamic=True, range=(0.01, 5.0)),
+    Param("forecast.still_speed", 0.4, "m/s; slower people are forecast standing (their velocity "
+          "is mostly estimation noise)", dynamic=True, range=(0.0, 5.0)),
+    Param("forecast.points_stride", 100, "mesh-vertex stride of the forecast swept region on "
+          "~/forecast_points (0 = roots only)", dynamic=True, range=(0, 6890)),
 )
 
 BY_NAME = {p.name: p for p in PARAMETERS}
