@@ -163,3 +163,28 @@ class PARELoss(torch.nn.Module):
         detached = {k: v.detach() for k, v in terms.items()}
         detached["total"] = total.detach()
         return total, detached
+
+
+class StagedLoss(torch.nn.Module):
+    """PARELoss without its own part term, plus the part term over ``has_part_labels`` samples
+    when ``part_supervision`` (same weighting: loss_weight · part_segm · CE). Stage 1 of the
+    recipe (§10.2) has it on, stage 2 off."""
+
+    def __init__(self, body_model: torch.nn.Module, weights: LossWeights, part_supervision: bool,
+                 focal_length: float = 5000.0, img_res: int = 224) -> None:
+        super().__init__()
+        import dataclasses
+        self.weights, self.part_supervision = weights, part_supervision
+        self.base = PARELoss(body_model, dataclasses.replace(weights, part_segm=0.0),
+                             focal_length, img_res)
+
+    def forward(self, pred, batch):
+        total, terms = self.base(pred, batch)
+        w = self.weights
+        if self.part_supervision and w.part_segm and "part_labels" in batch:
+            segm = part_segm_loss(pred["pred_segm_mask"].float(), batch["part_labels"],
+                                  batch["has_part_labels"])
+            total = total + w.loss_weight * w.part_segm * segm
+            terms["part_segm"] = segm.detach()
+            terms["total"] = total.detach()
+        return total, terms
