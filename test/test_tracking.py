@@ -1,4 +1,8 @@
-"""Tracker on generated scenes, scored with motmetrics (run with -s to see the MOT figures)."""
+"""Tracker on generated scenes, scored with motmetrics (run with -s to see the MOT figures).
+
+Two kinds of ground truth: hand-built box sequences (the first scenes below) and people moving
+in the world seen by a camera at 3–30 Hz (:mod:`pare_ros.scenes.motion`), for the frame-rate,
+occlusion and crossing requirements."""
 from __future__ import annotations
 
 import re
@@ -98,7 +102,7 @@ def ids_of(views, gt_frames, gt_id):
             continue
         gt = f.gt_boxes[f.gt_ids.index(gt_id)]
         for v in vs:
-            if v.state != TrackState.TENTATIVE and iou_matrix(gt[None], v.box[None])[0, 0] >= 0.5:
+            if v.published and v.state != TrackState.TENTATIVE and iou_matrix(gt[None], v.box[None])[0, 0] >= 0.5:
                 if not seen or seen[-1] != v.track_id:
                     seen.append(v.track_id)
     return seen
@@ -185,7 +189,8 @@ def test_reentry_after_max_age_gets_a_new_id():
     views = run(frames, tracker, (WIDTH, HEIGHT))
     row = mot(frames, views, "leave and re-enter")
     assert row["num_false_positives"] < coasting_out["num_false_positives"]
-    assert row["num_false_positives"] <= 2
+    # The last clipped boxes at the edge are still published while the prediction leaves.
+    assert row["num_false_positives"] <= 4
     first, second = ids_of(views, frames, 1), ids_of(views, frames, 2)
     assert len(first) == 1 and len(second) == 1 and second[0] > first[0]
     assert row["num_switches"] == 0
@@ -235,10 +240,16 @@ def test_low_score_detections_continue_tracks_through_partial_occlusion():
     assert len(ids_of(views, frames, 1)) == 1 and row["num_switches"] == 0
     assert all(views[i][0].state == TrackState.CONFIRMED for i in occluded)
     assert row["num_fragmentations"] == 0
-    # Ablation: without the low-score stage the track coasts, dies after max_age, and the
-    # person gets a new id when the score recovers; low-score boxes alone never start tracks.
+    # Ablation: without the low-score stage the track coasts, is LOST (not published) for
+    # most of the 1.5 s and is re-found by its gate when the score recovers; with the old
+    # 0.5 s max_age it is deleted and the person gets a new id. Low-score boxes alone never
+    # start tracks.
     views = run(frames, Tracker(seed=0, low_score=0.5))
-    row = mot(frames, views, "partial occlusion (1 stage)")
+    mot(frames, views, "partial occlusion (1 stage)")
+    lost = [i for i in occluded if views[i][0].state == TrackState.LOST]
+    assert len(lost) >= len(occluded) - int(0.5 * FPS) - 1
+    assert [v.track_id for v in views[occluded[-1] + 2]] == [1]
+    views = run(frames, Tracker(seed=0, low_score=0.5, max_age=0.5))
     assert len(ids_of(views, frames, 1)) == 2
     assert not any(v.track_id > 1 for i in occluded for v in views[i] if v.state != TrackState.TENTATIVE)
 
@@ -309,3 +320,82 @@ def test_kalman_prediction_and_gated_matching():
     assert pairs == [(0, 1), (1, 0)] and free_rows == [] and free_cols == [2]
     pairs, free_rows, _ = match(iou, 0.5)
     assert pairs == [(0, 0)] and free_rows == [1]
+
+
+# ------------------------------------------------------------------ world scenes, 3–30 Hz
+from pare_ros.scenes import motion_scenes as ms                                # noqa: E402
+from pare_ros.scenes.track_metrics import (confirmation_time, mot_summary,     # noqa: E402
+                                           run_tracker, track_ids_of)
+
+RATES = (3, 5, 10, 15, 30)
+
+
+def noisy(seed):
+    """3 % box noise, 5 % missed detections, 0.1 false positives per image."""
+    return ms.DetectorModel(box_noise=0.03, miss_rate=0.05, false_positives=0.1, seed=seed)
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_walker_is_confirmed_within_a_second_at_any_rate(rate):
+    # 1.4 m/s across the view at 4 m: 0.9 box widths per image at 3 Hz (IoU with the previous
+    # box ≈ 0.05), which IoU-only association never matched.
+    for seed in range(3):
+        frames = ms.walker_scene().frames(rate, 2.5, noisy(seed), phase=0.37 * seed % 1)
+        published = run_tracker(Tracker(seed=0), frames)
+        t = confirmation_time(frames, published, 1)
+        assert t is not None and t <= 1.0, (rate, seed, t)
+        assert len(track_ids_of(frames, published, 1)) == 1
+
+
+@pytest.mark.parametrize("rate", (5, 15))
+def test_standing_person_hidden_for_1_5_s_keeps_the_id(rate):
+    scene = ms.occlusion_scene(1.5)
+    assert ms.hidden_time(scene) == pytest.approx(1.5, abs=0.02)
+    for seed in range(2):
+        frames = scene.frames(rate, 4.5, noisy(seed), phase=0.37 * seed % 1)
+        tracker = Tracker(seed=0)
+        views = [tracker.update(f.det_boxes, f.det_scores, f.stamp, (640, 480)) for f in frames]
+        published = [[(v.track_id, v.box) for v in vs if v.state in (TrackState.CONFIRMED, TrackState.COASTING)]
+                     for vs in views]
+        ids = track_ids_of(frames, published, 1)
+        assert len(ids) == 1, (rate, seed, ids)
+        # While hidden the track is first COASTING with decaying confidence, then LOST: kept,
+        # not published, confidence 0.
+        hidden = [k for k, f in enumerate(frames) if f.visible[f.gt_ids.index(1)] < 0.35]
+        mine = [[v for v in views[k] if v.track_id == ids[0]] for k in hidden]
+        assert all(len(m) == 1 for m in mine)
+        states = [m[0].state for m in mine]
+        assert TrackState.LOST in states and states[-1] == TrackState.LOST
+        coasting = [m[0].confidence for m in mine if m[0].state == TrackState.COASTING]
+        assert all(a > b for a, b in zip(coasting, coasting[1:]))
+        assert all(m[0].confidence == 0 and not m[0].published for m in mine if m[0].state == TrackState.LOST)
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_no_id_switch_when_people_cross(rate):
+    for name, scene in ms.crossing_scenes().items():
+        frames = scene.frames(rate, 4.0, noisy(1), phase=0.37)
+        row = mot_summary(frames, run_tracker(Tracker(seed=0), frames))
+        assert row["num_switches"] == 0, (rate, name, row)
+        assert row["idf1"] > 0.7, (rate, name, row)
+
+
+def test_a_false_positive_does_not_revive_a_lost_track():
+    """A LOST track that takes one detection stays unpublished until the next image confirms
+    it; an unconfirmed one is undone (the track keeps its earlier motion)."""
+    tracker = Tracker(seed=0, min_hits=1, max_coast=0.3, max_age=3.0)
+    box = np.array([300, 100, 360, 300.0])
+    for k in range(10):                                              # standing, 10 Hz
+        tracker.update(box[None], [0.9], k / 10)
+    for k in range(10, 16):                                          # hidden 0.6 s
+        (v,) = tracker.update(np.zeros((0, 4)), [], k / 10)
+    assert v.state == TrackState.LOST
+    before = v.box
+    (v,) = tracker.update((box + [30, 10, 30, 10])[None], [0.9], 1.6)   # a box inside the gate
+    assert v.state == TrackState.LOST and v.detection_index == 0 and not v.published
+    (v,) = tracker.update(np.zeros((0, 4)), [], 1.7)
+    assert v.state == TrackState.LOST and v.track_id == 1
+    np.testing.assert_allclose(v.box, before, atol=1.0)                 # undone
+    for t in (1.8, 1.9):                                             # the person is back
+        (v,) = tracker.update(box[None], [0.9], t)
+    assert v.state == TrackState.CONFIRMED and v.track_id == 1

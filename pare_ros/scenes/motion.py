@@ -116,7 +116,7 @@ class Walker:
         a = np.linspace(0, 2 * np.pi, n, endpoint=False)
         # body frame: x left, z forward (yaw_orientation); ring in the body's x-z plane
         ring = np.stack([0.5 * self.width * np.cos(a), np.zeros(n), 0.5 * self.depth * np.sin(a)], 1)
-        ring_w = ring @ state.orientation.T
+        ring_w = ring @ np.asarray(state.orientation).T
         base = np.array([state.root[0], state.root[1], 0.0])
         return np.concatenate([ring_w + base, ring_w + base + [0, 0, self.height]])
 
@@ -236,18 +236,21 @@ class MotionScene:
         return MotionFrame(t, pose, ids, people, people_cam, gt, vis_boxes, vis, boxes, scores, det_ids)
 
 
-def _visible_part(box, nearer, width, height, n: int = 24):
+def _visible_part(box, nearer, width, height, n: int = 20):
     """(visible fraction of ``box``, xyxy box of its visible samples) given the nearer boxes
-    and the image; samples on an n×n grid."""
-    u = np.linspace(box[0], box[2], n)
-    v = np.linspace(box[1], box[3], n)
-    uu, vv = np.meshgrid(u, v)
-    seen = (uu >= 0) & (uu < width) & (vv >= 0) & (vv < height)
+    and the image; samples on an n×n grid (rows v, columns u)."""
+    u = box[0] + (box[2] - box[0]) * _GRID[n]
+    v = box[1] + (box[3] - box[1]) * _GRID[n]
+    seen = ((v >= 0) & (v < height))[:, None] & ((u >= 0) & (u < width))[None, :]
     for b in nearer:
-        seen &= ~((uu >= b[0]) & (uu <= b[2]) & (vv >= b[1]) & (vv <= b[3]))
+        seen &= ~(((v >= b[1]) & (v <= b[3]))[:, None] & ((u >= b[0]) & (u <= b[2]))[None, :])
     if not seen.any():
         return 0.0, np.zeros(4)
-    return float(seen.mean()), np.array([uu[seen].min(), vv[seen].min(), uu[seen].max(), vv[seen].max()])
+    rows, cols = np.nonzero(seen.any(1))[0], np.nonzero(seen.any(0))[0]
+    return float(seen.mean()), np.array([u[cols[0]], v[rows[0]], u[cols[-1]], v[rows[-1]]])
+
+
+_GRID = {n: np.linspace(0.0, 1.0, n) for n in (20,)}
 
 
 def _detect(det: DetectorModel, rng, ids, vis_boxes, vis, width, height):

@@ -7,7 +7,6 @@ walking towards −y moves right in the image.
 from __future__ import annotations
 
 import math
-from typing import Callable, List
 
 import numpy as np
 
@@ -38,7 +37,7 @@ def occlusion_scene(hidden_s: float, target_depth: float = 5.0, passer_depth: fl
                     speed: float = 1.4) -> MotionScene:
     """A person standing at ``target_depth`` m while a passer-by at ``passer_depth`` m walks
     across, stops right in front of them and walks on, so that the target is hidden (less
-    than the detector's ``min_visible``) for ``hidden_s`` s (the stop is calibrated on a 200 Hz
+    than the detector's ``min_visible``) for ``hidden_s`` s (the stop is calibrated on a 100 Hz
     sampling of the same scene)."""
     def build(stop: float) -> MotionScene:
         target = Walker(1, Path([target_depth, 0.0], yaw=math.pi).stop(30.0), _betas(1))
@@ -46,14 +45,25 @@ def occlusion_scene(hidden_s: float, target_depth: float = 5.0, passer_depth: fl
                         .walk(1.6 / speed, speed).stop(stop).walk(1.6 / speed, speed), _betas(2))
         return MotionScene([target, passer], CAMERA, POSE)
 
-    base = hidden_time(build(0.0))
-    return build(max(hidden_s - base, 0.0))
+    return build(max(hidden_s - _base_hidden_time(target_depth, passer_depth, speed, build), 0.0))
 
 
-def hidden_time(scene: MotionScene, person_id: int = 1, min_visible: float = 0.35) -> float:
-    frames = scene.frames(200.0, 6.0, DetectorModel(box_noise=0.0))
+_BASE = {}
+
+
+def _base_hidden_time(target_depth, passer_depth, speed, build) -> float:
+    key = (target_depth, passer_depth, speed)
+    if key not in _BASE:
+        _BASE[key] = hidden_time(build(0.0))
+    return _BASE[key]
+
+
+def hidden_time(scene: MotionScene, person_id: int = 1, min_visible: float = 0.35,
+                rate: float = 100.0, duration: float = 4.0) -> float:
+    """s during which ``person_id`` is less than ``min_visible`` visible (sampled at ``rate``)."""
+    frames = scene.frames(rate, duration, DetectorModel(box_noise=0.0))
     hidden = [f for f in frames if person_id in f.gt_ids and f.visible[f.gt_ids.index(person_id)] < min_visible]
-    return len(hidden) / 200.0
+    return len(hidden) / rate
 
 
 def crossing_scenes() -> dict:
@@ -61,7 +71,7 @@ def crossing_scenes() -> dict:
     lateral = [Walker(1, Path([3.0, 1.5], yaw=-math.pi / 2).walk(3.0 / 1.4, 1.4), _betas(1)),
                Walker(2, Path([5.0, -2.3], yaw=math.pi / 2).walk(4.6 / 1.4, 1.4), _betas(2))]
     diagonal = [Walker(1, Path([3.0, 1.4]).walk_to([6.0, -1.4], 1.4), _betas(1)),
-                Walker(2, Path([6.5, 1.6], t0=0.0).walk_to([3.0, -1.2], 1.5), _betas(2))]
+                Walker(2, Path([6.5, 1.6], t0=0.8).walk_to([3.0, -1.2], 1.5), _betas(2))]
     slow_fast = [Walker(1, Path([3.5, -1.6], yaw=math.pi / 2).walk(3.2 / 0.7, 0.7), _betas(1)),
                  Walker(2, Path([5.5, 2.5], yaw=-math.pi / 2).walk(5.0 / 2.0, 2.0), _betas(2))]
     three = [Walker(1, Path([3.0, 1.6], yaw=-math.pi / 2).walk(3.2 / 1.2, 1.2), _betas(1)),

@@ -27,12 +27,20 @@ def match(iou: np.ndarray, min_iou: float) -> Tuple[List[Tuple[int, int]], List[
     above any real cost), so a gated pair never displaces a valid one. Deterministic.
     Returns (matches as (row, col), unmatched rows, unmatched cols), each sorted.
     """
-    n, m = iou.shape
+    return assign(1.0 - np.asarray(iou, dtype=np.float64), np.asarray(iou) >= min_iou)
+
+
+def assign(cost: np.ndarray, allowed: np.ndarray) -> Tuple[List[Tuple[int, int]], List[int], List[int]]:
+    """Minimum-total-cost one-to-one assignment among the ``allowed`` pairs (cost [N,M],
+    allowed [N,M] bool). Disallowed pairs are priced above any sum of allowed ones, so they
+    never displace a valid pair. Returns (matches, unmatched rows, unmatched cols), sorted."""
+    cost = np.asarray(cost, dtype=np.float64)
+    n, m = cost.shape
     if n == 0 or m == 0:
         return [], list(range(n)), list(range(m))
-    allowed = iou >= min_iou
-    cost = np.where(allowed, 1.0 - iou, 2.0)
-    rows, cols = linear_sum_assignment(cost)
+    allowed = np.asarray(allowed, dtype=bool) & np.isfinite(cost)
+    big = 1.0 + 2.0 * (np.abs(cost[allowed]).sum() if allowed.any() else 0.0)
+    rows, cols = linear_sum_assignment(np.where(allowed, cost, big))
     pairs = sorted((int(r), int(c)) for r, c in zip(rows, cols) if allowed[r, c])
     used_r = {r for r, _ in pairs}
     used_c = {c for _, c in pairs}

@@ -1,37 +1,53 @@
-"""Multi-person box tracker: IoU + Hungarian, two-stage association (ByteTrack), Kalman coasting.
+"""Multi-person box tracker: two-stage association (ByteTrack), Kalman motion, a lost state.
 
 Per ``update(boxes, scores, stamp)``:
 
 1. every track's box is predicted to ``stamp`` (constant velocity, :mod:`.kalman`);
 2. detections split into *high* (score ≥ ``high_score``) and *low* (``low_score`` ≤ score <
    ``high_score``); lower ones are ignored;
-3. confirmed tracks (matched or coasting) ↔ high detections, gate IoU ≥ ``iou_threshold``;
-4. confirmed tracks still unmatched ↔ low detections, stricter gate ``low_iou_threshold``.
-   A partly occluded person's detector score drops; ByteTrack's insight is that these boxes
-   still continue an existing track although they are too unreliable to start one. (ByteTrack
-   offers them only to tracks matched in the previous frame; we also offer them to coasting
-   tracks, behind the stricter gate, because a node skipping frames sees short gaps often.)
-5. tentative tracks ↔ remaining high detections; an unmatched tentative track is deleted at
-   once, so one-off false positives never become tracks;
-6. remaining high detections with score ≥ ``new_track_score`` start tentative tracks;
-7. confirmed tracks unmatched for more than ``max_age`` seconds are deleted, and so are
-   coasting tracks whose predicted box has left the image (when ``image_size`` is given:
-   less than ``min_inside`` of its area inside), since nobody can be re-detected there.
+3. published tracks (CONFIRMED, COASTING) ↔ high detections;
+4. those still unmatched ↔ low detections, IoU gate ``low_iou_threshold`` only. A partly
+   occluded person's detector score drops; ByteTrack's insight is that these boxes still
+   continue a track although they are too unreliable to start one;
+5. LOST tracks ↔ remaining high detections (re-identification after an occlusion);
+6. TENTATIVE tracks ↔ remaining high detections; a tentative track missed more than
+   ``tentative_misses`` times in a row is deleted, so short false positives never become tracks;
+7. remaining high detections with score ≥ ``new_track_score`` start tentative tracks;
+8. tracks unmatched for more than ``max_age`` s are deleted, and so are unmatched tracks whose
+   predicted box has left the image (``image_size`` given: less than ``min_inside`` of its
+   area inside), since nobody can be re-detected there.
 
-States (``SmplBody.TRACK_*``): TENTATIVE until ``min_hits`` consecutive matches, then
-CONFIRMED while matched, COASTING while unmatched (box = prediction). Ages are seconds of the
-given stamps, so the tracker behaves the same at any frame rate. Everything is deterministic
-given the inputs (and ``seed`` for the body-ID session letters).
+**Gate** (stages 3, 5, 6): a pair is allowed when IoU(prediction, detection) ≥
+``iou_threshold`` *or* the detection lies within the prediction's χ²(4) Mahalanobis gate
+``gate`` (:meth:`.kalman.BoxKalmanFilter.gating_distance`); cost = (1 − IoU) + min(d²/gate, 1).
+IoU alone fails at low frame rates: a person walking at 1.4 m/s across a VGA view at 4 m moves
+0.9 box widths between frames at 3 Hz (IoU ≈ 0.05 with the previous box), and a new track has
+no velocity to predict with. The Mahalanobis gate is normalised by the box size and widens
+with the time since the last match and the velocity uncertainty (large for a track seen once),
+so a new track's second detection is found at any rate; with velocity from those first
+matches the prediction is then close again. Stages are ordered (a matching cascade, as in
+DeepSORT) because the normalised distance favours uncertain tracks: a lost track with a wide
+gate must not take a detection that a visible track explains.
+
+States (``SmplBody.TRACK_*`` + LOST): TENTATIVE until ``min_hits`` consecutive matches, then
+CONFIRMED while matched, COASTING while unmatched for at most ``max_coast`` s (published, box
+= prediction, ``confidence`` decaying as exp(−t/``confidence_tau``)), then LOST (kept for
+re-identification, not published, confidence 0) until ``max_age`` s. Ages are seconds of the
+given stamps; the gate and the motion model take any frame interval, measured from 3 to 30 Hz
+(``scripts/tracking_sweep.py``). Everything is deterministic given the inputs (and ``seed``
+for the body-ID session letters).
 """
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .association import iou_matrix, match
+from .association import assign, iou_matrix, match
 from .ids import BodyIdFormat
 from .kalman import BoxKalmanFilter
 
@@ -40,6 +56,7 @@ class TrackState(IntEnum):
     TENTATIVE = 0
     CONFIRMED = 1
     COASTING = 2
+    LOST = 3          # kept for re-identification; never published
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,7 @@ class TrackView:
     velocity: (vcx, vcy, vw, vh) px/s of the box.
     score: the latest matched detection's score. age, time_since_update: s.
     detection_index: index into this update's ``boxes`` of the matched detection, or None.
+    confidence: [0,1]; the detection score when matched, decaying while coasting, 0 when LOST.
     """
 
     track_id: int
@@ -64,6 +82,12 @@ class TrackView:
     score: float
     hits: int
     detection_index: Optional[int]
+    confidence: float = 1.0
+
+    @property
+    def published(self) -> bool:
+        """Whether the node publishes this track (all states but LOST)."""
+        return self.state != TrackState.LOST
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,10 @@ class _Track:
         self.confirmed = False
         self.box = np.asarray(box, dtype=np.float64)
         self.detection_index: Optional[int] = None
+        self.history: List[Tuple[float, np.ndarray]] = [(float(stamp), self.kf.x[:4].copy())]
+        self.coasting = False
+        self.misses = 0               # consecutive unmatched updates (tentative tracks)
+        self.snapshot = None          # state before a LOST track took a detection (probation)
 
     def hit(self, box, score: float, index: int, stamp: float, min_hits: int) -> None:
         self.kf.update(box)
@@ -90,27 +118,73 @@ class _Track:
         self.score, self.detection_index, self.last_update = float(score), index, float(stamp)
         self.hits += 1
         self.confirmed = self.confirmed or self.hits >= min_hits
+        self.coasting = False
+        self.misses = 0
+        self.history = self.history[-63:] + [(float(stamp), self.kf.x[:4].copy())]
+
+    def start_coasting(self, window: float) -> None:
+        """First miss: from now on predict with the centre's mean velocity over the last
+        ``window`` s of matches, and a constant size. The last few boxes of a person walking
+        into an occlusion are cut by the occluder; their centre moves and their size shrinks,
+        and the Kalman rates follow, so that a standing person's prediction would drift off
+        during a long occlusion. The windowed mean (which those few boxes barely move) keeps a
+        walker's real speed."""
+        self.coasting = True
+        t_end, z_end = self.history[-1]
+        recent = [(t, z) for t, z in self.history if t >= t_end - window]
+        t0, z0 = recent[0]
+        velocity = (z_end[:2] - z0[:2]) / (t_end - t0) if t_end > t0 else np.zeros(2)
+        self.kf.x[:4] = z_end
+        self.kf.x[:2] += velocity * (self.kf.stamp - t_end)
+        self.kf.x[4:6], self.kf.x[6:8] = velocity, 0.0
+
+    def take_snapshot(self) -> None:
+        self.snapshot = (copy.deepcopy(self.kf), self.last_update, self.box.copy(), self.score, self.hits,
+                         list(self.history))
+
+    def restore_snapshot(self) -> None:
+        kf, self.last_update, self.box, self.score, self.hits, self.history = self.snapshot
+        self.kf = kf
+        self.snapshot = None
+        self.coasting = True
 
 
 class Tracker:
     """Args (plain attributes, changeable between updates):
-        iou_threshold: gate of the high-score stage (``tracker.iou_threshold``).
+        iou_threshold: IoU that always passes the gate (``tracker.iou_threshold``).
+        gate: χ²(4) Mahalanobis gate (13.28 = 99 %; 0 disables it: IoU only).
         min_hits: consecutive matches before a track is CONFIRMED (``tracker.min_hits``).
-        max_age: s a confirmed track may coast before deletion (``tracker.max_age``).
+        max_coast: s an unmatched confirmed track is published (COASTING) before it is LOST.
+        max_age: s an unmatched track is kept (COASTING, then LOST) before deletion
+            (``tracker.max_age``).
+        confidence_tau: s, time constant of the confidence decay while coasting.
+        max_height_ratio: an IoU-gated pair must also have box heights within this factor.
+        tentative_misses: consecutive misses a TENTATIVE track survives (1: one dropped box at
+            3 Hz does not restart a 0.67 s confirmation; 2-frame false positives still die).
+        velocity_window: s of matches whose mean centre velocity an unmatched track coasts with.
         high_score / low_score: detection score split of the two stages.
-        low_iou_threshold: gate of the low-score stage (stricter: those boxes are less sure).
+        low_iou_threshold: IoU gate of the low-score stage (those boxes are less sure).
         new_track_score: minimum score to start a track (default: ``high_score``).
-        min_inside: see step 7 (fraction of the predicted box area inside the image).
+        min_inside: see step 8 (fraction of the predicted box area inside the image).
         id_prefix, seed: body-ID format (:class:`.ids.BodyIdFormat`).
     """
 
-    def __init__(self, iou_threshold: float = 0.3, min_hits: int = 3, max_age: float = 0.5,
+    def __init__(self, iou_threshold: float = 0.3, min_hits: int = 3, max_age: float = 2.0,
                  high_score: float = 0.5, low_score: float = 0.1, low_iou_threshold: float = 0.5,
                  new_track_score: Optional[float] = None, min_inside: float = 0.25,
-                 id_prefix: str = "", seed: Optional[int] = None) -> None:
+                 id_prefix: str = "", seed: Optional[int] = None, gate: float = 13.28,
+                 max_coast: float = 0.5, confidence_tau: float = 0.5,
+                 velocity_window: float = 1.0, max_height_ratio: float = 1.3,
+                 tentative_misses: int = 1) -> None:
         self.iou_threshold = float(iou_threshold)
+        self.gate = float(gate)
         self.min_hits = int(min_hits)
         self.max_age = float(max_age)
+        self.max_coast = float(max_coast)
+        self.confidence_tau = float(confidence_tau)
+        self.velocity_window = float(velocity_window)
+        self.max_height_ratio = float(max_height_ratio)
+        self.tentative_misses = int(tentative_misses)
         self.high_score = float(high_score)
         self.low_score = float(low_score)
         self.low_iou_threshold = float(low_iou_threshold)
@@ -126,11 +200,14 @@ class Tracker:
     def update(self, boxes, scores, stamp: float,
                image_size: Optional[Tuple[int, int]] = None) -> List[TrackView]:
         """boxes [K,4] xyxy px, scores [K], stamp s (non-decreasing), optional image_size
-        (width, height) → live tracks sorted by track_id."""
+        (width, height) → live tracks (LOST ones included, ``published`` False) sorted by
+        track_id."""
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         if len(scores) != len(boxes):
             raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
+        if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
+            raise ValueError("boxes and scores must be finite (drop NaN/inf detections upstream)")
         stamp = float(stamp)
         if self._stamp is not None and stamp < self._stamp:
             raise ValueError(f"stamp {stamp:.6f} is older than the previous {self._stamp:.6f}; "
@@ -139,18 +216,41 @@ class Tracker:
         for track in self._tracks:
             track.kf.predict(stamp)
             track.detection_index = None
+        probation = [t for t in self._tracks if t.snapshot is not None]
 
         high = [i for i in range(len(boxes)) if scores[i] >= self.high_score]
         low = [i for i in range(len(boxes)) if self.low_score <= scores[i] < self.high_score]
-        established = [t for t in self._tracks if t.confirmed]
+        lost = [t for t in self._tracks if t.confirmed and stamp - t.last_update > self.max_coast]
+        visible = [t for t in self._tracks if t.confirmed and t not in lost]
         tentative = [t for t in self._tracks if not t.confirmed]
 
-        left_tracks, high = self._associate(established, high, boxes, scores, stamp, self.iou_threshold)
-        self._associate(left_tracks, low, boxes, scores, stamp, self.low_iou_threshold)
-        failed, high = self._associate(tentative, high, boxes, scores, stamp, self.iou_threshold)
+        left, high = self._associate(visible, high, boxes, scores, stamp, gated=True)
+        self._associate(left, low, boxes, scores, stamp, gated=False)
+        for track in lost:
+            if track.snapshot is None:
+                track.take_snapshot()
+        _, high = self._associate(lost, high, boxes, scores, stamp, gated=True)
+        failed, high = self._associate(tentative, high, boxes, scores, stamp, gated=True)
+        # A LOST track that took a detection is published again only when the next image
+        # confirms it; otherwise that detection (e.g. a false positive inside the wide gate of a
+        # long-lost track) is undone and the track stays LOST with its earlier motion.
+        for track in probation:
+            if track.detection_index is None:
+                track.restore_snapshot()
+                track.kf.predict(stamp)
+            else:
+                track.snapshot = None
+        for track in lost:
+            if track.detection_index is None:
+                track.snapshot = None
+        for track in self._tracks:
+            if track.detection_index is None and track.confirmed and not track.coasting:
+                track.start_coasting(self.velocity_window)
 
-        for track in failed:                                   # one miss ends a tentative track
-            self._remove(track)
+        for track in failed:
+            track.misses += 1
+            if track.misses > self.tentative_misses:
+                self._remove(track)
         new_score = self.high_score if self.new_track_score is None else float(self.new_track_score)
         for i in high:
             if scores[i] >= new_score:
@@ -164,12 +264,23 @@ class Tracker:
             self._remove(track)
         return [self._view(t, stamp) for t in sorted(self._tracks, key=lambda t: t.track_id)]
 
-    def _associate(self, tracks, det_idx, boxes, scores, stamp, min_iou):
-        """Match ``tracks`` to detections ``det_idx``; returns (unmatched tracks, unmatched dets)."""
+    def _associate(self, tracks, det_idx, boxes, scores, stamp, gated: bool):
+        """Match ``tracks`` to detections ``det_idx``; returns (unmatched tracks, unmatched dets).
+        gated: IoU ≥ iou_threshold or inside the Mahalanobis gate; else IoU ≥ low_iou_threshold."""
         if not tracks or not det_idx:
             return list(tracks), list(det_idx)
         predicted = np.array([t.kf.box for t in tracks])
-        pairs, free_t, free_d = match(iou_matrix(predicted, boxes[det_idx]), min_iou)
+        iou = iou_matrix(predicted, boxes[det_idx])
+        if gated and self.gate > 0:
+            d2 = np.stack([t.kf.gating_distance(boxes[det_idx]) for t in tracks])
+            # IoU alone also passes a small far person's box inside a near person's (IoU = their
+            # area ratio): require similar heights on that path; d² checks the size itself.
+            ratio = np.abs(np.log(np.maximum(boxes[det_idx][:, 3] - boxes[det_idx][:, 1], 1e-6)[None]
+                                  / np.maximum(predicted[:, 3] - predicted[:, 1], 1e-6)[:, None]))
+            allowed = ((iou >= self.iou_threshold) & (ratio <= math.log(self.max_height_ratio))) | (d2 <= self.gate)
+            pairs, free_t, free_d = assign(1.0 - iou + np.minimum(d2 / self.gate, 1.0), allowed)
+        else:
+            pairs, free_t, free_d = match(iou, self.iou_threshold if gated else self.low_iou_threshold)
         for r, c in pairs:
             i = det_idx[c]
             tracks[r].hit(boxes[i], scores[i], i, stamp, self.min_hits)
@@ -186,11 +297,20 @@ class Tracker:
 
     def _view(self, t: _Track, stamp: float) -> TrackView:
         matched = t.detection_index is not None
-        state = (TrackState.COASTING if not matched and t.confirmed else
-                 TrackState.CONFIRMED if t.confirmed else TrackState.TENTATIVE)
-        return TrackView(t.track_id, t.body_id, state, stamp - t.start, stamp - t.last_update,
+        since = stamp - t.last_update
+        if matched or not t.confirmed:
+            state = TrackState.CONFIRMED if t.confirmed else TrackState.TENTATIVE
+            confidence = t.score
+        elif since <= self.max_coast:
+            state = TrackState.COASTING
+            confidence = t.score * math.exp(-since / max(self.confidence_tau, 1e-9))
+        else:
+            state, confidence = TrackState.LOST, 0.0
+        if t.snapshot is not None:                       # re-found, awaiting confirmation
+            state, confidence = TrackState.LOST, 0.0
+        return TrackView(t.track_id, t.body_id, state, stamp - t.start, since,
                          t.box.copy() if matched else t.kf.box, t.kf.box, t.kf.velocity, t.score,
-                         t.hits, t.detection_index)
+                         t.hits, t.detection_index, float(confidence))
 
     def _remove(self, track: _Track) -> None:
         self._tracks.remove(track)
