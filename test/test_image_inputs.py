@@ -251,3 +251,95 @@ def test_throttled_log_counts_what_it_suppresses():
     assert log.message("other", "x", now=2.0) == "x"                   # keys are independent
     assert log.message("err", "boom", now=6.0) == "boom (3 similar messages suppressed in the last 6.0 s)"
     assert log.message("err", "boom", now=12.0) == "boom"
+
+
+# ------------------------------------------------------------------------------------------
+# FrameProcessor: intrinsics and the non-finite guard (zero-cost network, synthetic SMPL)
+# ------------------------------------------------------------------------------------------
+TWO_BOXES = [(20.0, 20.0, 300.0, 460.0), (340.0, 30.0, 620.0, 470.0)]
+
+
+@pytest.fixture(scope="module")
+def estimator():
+    from pare_ros.assets import synthetic_smpl_dir
+    from pare_ros.benchmarking.null_network import NullNetwork
+    from pare_ros.body_model import BodyModel
+    from pare_ros.estimator import BodyEstimator
+
+    return BodyEstimator(NullNetwork(2), BodyModel.from_dir(synthetic_smpl_dir("neutral")))
+
+
+def processor(estimator, **settings):
+    from pare_ros.ros.frame_processor import FrameProcessor, ProcessorSettings
+    from pare_ros.ros.pipeline_factory import FixedBoxesDetector
+    from pare_ros.tracking import BodySmoother, Tracker
+
+    return FrameProcessor(estimator, FixedBoxesDetector(TWO_BOXES, 0.0, 2), Tracker(min_hits=1, seed=0),
+                          ProcessorSettings(**settings), smoother=BodySmoother())
+
+
+def frame(sec: int, width: int = 640, height: int = 480) -> Image:
+    msg = raw(bytes(width * height), width, height, "mono8", width)
+    msg.header.stamp.sec, msg.header.frame_id = sec, "cam_optical_frame"
+    return msg
+
+
+def test_extreme_focal_length_is_refused_and_the_tracks_survive(estimator):
+    from pare_ros.ros.frame_processor import FrameError
+
+    fp = processor(estimator)
+    good = info_with(fx=520.0, fy=530.0)
+    ids = {b.track_id for b in fp.process(frame(1), good, want_markers=False).bodies.bodies}
+    assert len(ids) == 2
+    for k in (dict(fx=1e300, fy=1e300), dict(fx=5e-324, fy=5e-324)):
+        with pytest.raises(FrameError) as err:
+            fp.process(frame(2), info_with(**k), want_markers=False)
+        assert err.value.reason == "implausible_k"
+    after = fp.process(frame(3), good, want_markers=False)
+    assert {b.track_id for b in after.bodies.bodies} == ids and len(after.transforms) > 0
+
+
+def test_uncalibrated_camera_gets_fallback_intrinsics_once_warned(estimator):
+    from pare_ros.ros.frame_processor import FrameError
+
+    fp = processor(estimator, fallback_hfov_deg=90.0)
+    zero = info_with(fx=0.0, fy=0.0, cx=0.0, cy=0.0)
+    zero.k = [0.0] * 9
+    first = fp.process(frame(1), zero, want_markers=False)
+    # 90° over 640 px: f = 320 px, principal point at the centre.
+    assert list(first.bodies.intrinsics) == pytest.approx([320.0, 320.0, 320.0, 240.0])
+    assert len(first.bodies.bodies) == 2
+    assert len(first.warnings) == 1 and "fallback_hfov_deg = 90" in first.warnings[0]
+    assert fp.process(frame(2), zero, want_markers=False).warnings == []
+    with pytest.raises(FrameError, match="fallback_hfov_deg") as err:
+        processor(estimator, fallback_hfov_deg=0.0).process(frame(1), zero, want_markers=False)
+    assert err.value.reason == "zero_k"
+
+
+def test_non_finite_estimate_drops_that_tracks_state_not_the_frame(estimator, monkeypatch):
+    import dataclasses
+
+    fp = processor(estimator)
+    good = info_with(fx=520.0, fy=530.0)
+    first = fp.process(frame(1), good, want_markers=False)
+    victim, other = sorted(b.track_id for b in first.bodies.bodies)
+    real_estimate = estimator.estimate
+
+    def poisoned(*args, **kwargs):
+        out = real_estimate(*args, **kwargs)
+        out.bodies[0] = dataclasses.replace(out.bodies[0], transl=np.full(3, np.inf))
+        return out
+
+    monkeypatch.setattr(estimator, "estimate", poisoned)
+    bad = fp.process(frame(2), good, want_markers=False)
+    # The frame is answered; the poisoned person's state is gone, the other person is there.
+    assert victim not in fp.smoother and other in fp.smoother
+    assert other in {b.track_id for b in bad.bodies.bodies}
+    assert any("non-finite" in w for w in bad.warnings)
+    for body in bad.bodies.bodies:
+        assert np.isfinite(np.asarray(body.joints_3d)).all()
+    monkeypatch.setattr(estimator, "estimate", real_estimate)
+    healed = fp.process(frame(3), good, want_markers=False)
+    assert {b.track_id for b in healed.bodies.bodies} == {victim, other}
+    assert all(np.isfinite(np.asarray(b.joints_3d)).all() for b in healed.bodies.bodies)
+    assert len(healed.transforms) > 0
