@@ -183,11 +183,17 @@ def test_decompression_bomb_refused_from_the_header(make, monkeypatch):
 
 
 def test_header_claiming_more_than_the_file_holds():
-    # libpng refuses the missing rows; libjpeg fills them (grey), so the size still holds.
+    # libpng refuses the missing rows.
     with pytest.raises(ImageConversionError) as err:
         compressed_msg_to_rgb(CompressedImage(format="png", data=png_claiming(64, 96)))
     assert err.value.reason == "decode"
-    assert compressed_msg_to_rgb(CompressedImage(format="jpeg", data=jpeg_claiming(64, 96))).shape == (96, 64, 3)
+    # libjpeg would fill missing rows with grey: a JPEG without its end-of-image marker is refused.
+    whole = jpeg_claiming(64, 48)
+    for data, text in ((whole[:len(whole) // 2], "Truncated"), (whole[:-2], "truncated JPEG")):
+        with pytest.raises(ImageConversionError, match=text) as err:
+            compressed_msg_to_rgb(CompressedImage(format="jpeg", data=data))
+        assert err.value.reason == "decode"
+    assert compressed_msg_to_rgb(CompressedImage(format="jpeg", data=whole + bytes(10))).shape == (48, 64, 3)
     with pytest.raises(ImageConversionError) as err:
         compressed_msg_to_rgb(CompressedImage(format="jpeg", data=b"GIF89a" + bytes(100)))
     assert err.value.reason == "decode"

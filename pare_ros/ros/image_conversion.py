@@ -189,6 +189,12 @@ _HEADER_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP")
 def compressed_dimensions(data) -> Tuple[int, int]:
     """(width, height) from a compressed image's header, without decoding the pixels
     (Pillow parses only the header in ``Image.open``; the pixels are decoded on ``load``).
+    Raises as :func:`compressed_header`."""
+    return compressed_header(data)[:2]
+
+
+def compressed_header(data) -> Tuple[int, int, str]:
+    """(width, height, container) of a compressed image ("JPEG", "PNG", ...) from its header.
 
     Raises:
         ImageConversionError: "decode" when no header is recognised, "image_size" when Pillow
@@ -200,7 +206,7 @@ def compressed_dimensions(data) -> Tuple[int, int]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(bytes(data)), formats=_HEADER_FORMATS) as im:
-                return int(im.size[0]), int(im.size[1])
+                return int(im.size[0]), int(im.size[1]), str(im.format)
     except Image.DecompressionBombError as exc:
         raise ImageConversionError("image_size", "compressed image refused before decoding: its "
                                    f"header claims over {2 * Image.MAX_IMAGE_PIXELS} pixels") from exc
@@ -235,9 +241,13 @@ def compressed_msg_to_rgb(msg, limits: ImageLimits = DEFAULT_LIMITS,
     data = _as_uint8(msg.data)
     if data.size == 0:
         raise ImageConversionError("empty", "compressed image has no data")
-    width, height = compressed_dimensions(data)
+    width, height, container = compressed_header(data)
     limits.check(width, height, "compressed image (header)")
     _check_expected(width, height, expected_size)
+    if container == "JPEG" and b"\xff\xd9" not in data[-64:].tobytes():
+        # libjpeg fills a truncated file's missing rows with grey and OpenCV returns it as if
+        # it were whole; the end-of-image marker tells (a little padding after it is allowed).
+        raise ImageConversionError("decode", f"truncated JPEG: no end-of-image marker in {data.size} bytes")
     bayer = _bayer_code(fmt)
     # IMREAD_COLOR always yields 8-bit BGR (grey and 16-bit PNGs are converted).
     decoded = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if bayer is not None else cv2.IMREAD_COLOR)
