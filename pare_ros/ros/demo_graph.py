@@ -113,20 +113,29 @@ def run(out: Path, source: str, frames: int, rate: float, params_file: Path, ove
         for topic in RECORDED[:4]:
             _wait_for(logs["bag_recorder"], f"recording {topic} ", procs["bag_recorder"], timeout=60)
         log.info("replaying %s: %d frames at %.1f Hz", source, frames, rate)
+        # The replay waits for pare_node itself (subscribed and active), not for any subscriber
+        # (the recorder alone), and sends each frame after the node answered the previous one,
+        # so every replayed frame gets its ~/bodies however slow the CPU.
         procs["camera_replay"] = _start("pare_ros.ros.camera_replay", {
-            "source": source, "rate": rate, "count": frames, "loop": True}, logs["camera_replay"])
-        procs["camera_replay"].wait(timeout=frames / rate + 120)
-        time.sleep(min(timeout, 3.0 + 2.0 / rate))          # let the last frame through
+            "source": source, "rate": rate, "count": frames, "loop": True,
+            "wait_for_node": NODE_NS, "wait_for_output": f"{NODE_NS}/bodies"}, logs["camera_replay"])
+        procs["camera_replay"].wait(timeout=frames / rate + 60 * frames + 120)
+        time.sleep(min(timeout, 1.0))                       # the recorder writes the last output
     finally:
         for name in ("camera_replay", "pare_node", "bag_recorder"):
             if name in procs:
                 _stop(procs[name])
     people = summarize(bag)
     overlays = extract_overlays(bag, out / "overlays")
-    log.info("output bag %s: %d ~/bodies messages, people per message %s", bag, len(people), people)
+    log.info("output bag %s: %d ~/bodies messages for %d replayed frames, people per message %s",
+             bag, len(people), frames, people)
     log.info("overlay images: %d in %s", len(overlays), out / "overlays")
     if not people:
         log.error("no ~/bodies messages were recorded; see the logs in %s", out)
+        return 1
+    if len(people) != frames:
+        log.error("%d of %d replayed frames have no ~/bodies in the bag; see the logs in %s",
+                  frames - len(people), frames, out)
         return 1
     return 0
 
