@@ -36,9 +36,12 @@ def _floats(values) -> array.array:
     return array.array("f", np.ascontiguousarray(values, dtype=np.float32).reshape(-1).tobytes())
 
 
-def default_joint_confidence(body, image_size: Optional[Tuple[int, int]]) -> np.ndarray:
-    """(24,) detection_score × part_visibility × (joint projects inside the image and lies in
-    front of the camera). Without ``image_size`` (width, height) the inside test is skipped."""
+def default_joint_confidence(body, image_size: Optional[Tuple[int, int]],
+                             confidence: Optional[float] = None) -> np.ndarray:
+    """(24,) confidence × part_visibility × (joint projects inside the image and lies in
+    front of the camera). ``confidence``: the track's (a coasting track's decays with the time
+    since its last detection, see :class:`pare_ros.tracking.TrackView`); default the
+    detection score. Without ``image_size`` (width, height) the inside test is skipped."""
     joints2d = np.asarray(body.joints2d, dtype=np.float64)
     inside = np.asarray(body.joints3d, dtype=np.float64)[:, 2] > 0
     if image_size is not None:
@@ -46,7 +49,7 @@ def default_joint_confidence(body, image_size: Optional[Tuple[int, int]]) -> np.
         inside &= ((joints2d[:, 0] >= 0) & (joints2d[:, 0] < width)
                    & (joints2d[:, 1] >= 0) & (joints2d[:, 1] < height))
     visibility = np.asarray(body.part_visibility, dtype=np.float64)
-    return float(body.score) * visibility * inside
+    return float(body.score if confidence is None else confidence) * visibility * inside
 
 
 def smpl_body_msg(body, track_view=None, smoothed=None, publish_rotmats: bool = False,
@@ -60,8 +63,9 @@ def smpl_body_msg(body, track_view=None, smoothed=None, publish_rotmats: bool = 
         body: BodyEstimate of this image (2D fields, box, crop, score, visibility).
         track_view: tracking info with attributes track_id (int), body_id (str), state
             (0 tentative / 1 confirmed / 2 coasting), age (s), time_since_update (s) and
-            optionally score (detection score; default body.score). None: an untracked
-            estimate (track_id 0, body_id "", CONFIRMED, age 0).
+            optionally score (detection score; default body.score) and confidence (scales
+            the joint confidence; default the score). None: an untracked estimate
+            (track_id 0, body_id "", CONFIRMED, age 0).
         smoothed: optional BodyEstimate-like object (e.g. a temporally filtered estimate)
             whose 3D fields (betas, rotmats, axis_angle, transl, joints3d, rest_joints,
             vertices) replace ``body``'s; the root pose is computed from it as well.
@@ -72,7 +76,7 @@ def smpl_body_msg(body, track_view=None, smoothed=None, publish_rotmats: bool = 
         velocity: (3,) m/s of the root origin in ``velocity_frame``; None → velocity_valid false.
     """
     if joint_confidence is None:
-        joint_confidence = default_joint_confidence(body, image_size)
+        joint_confidence = default_joint_confidence(body, image_size, getattr(track_view, "confidence", None))
     if smoothed is not None:
         body = _Merged(body, smoothed)
     return smpl_body_msgs([body], [track_view], publish_rotmats, publish_vertices,
@@ -124,8 +128,8 @@ def smpl_body_msgs(bodies: Sequence, track_views: Optional[Sequence] = None,
     track_views = [None] * p if track_views is None else list(track_views)
     velocities = [None] * p if velocities is None else list(velocities)
     confidences = [None] * p if joint_confidences is None else list(joint_confidences)
-    confidences = [default_joint_confidence(b, image_size) if c is None else c
-                   for b, c in zip(bodies, confidences)]
+    confidences = [default_joint_confidence(b, image_size, getattr(view, "confidence", None)) if c is None else c
+                   for b, c, view in zip(bodies, confidences, track_views)]
     crops = [(b.crop.cx, b.crop.cy, b.crop.side) if hasattr(b.crop, "cx") else b.crop for b in bodies]
     fields = {
         "bbox": _rows(bodies, "box", 4), "joints_2d": _rows(bodies, "joints2d", 48),

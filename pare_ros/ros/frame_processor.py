@@ -114,6 +114,7 @@ class FrameProcessor:
         self._last_mesh_time = -np.inf
         self._last_estimate: Dict[int, object] = {}   # track_id → BodyEstimate (for coasting)
         self._velocity: Dict[int, Optional[np.ndarray]] = {}
+        self._shown: set = set()                       # track_ids published in the last frame
         self._smooth_frame: Optional[str] = None   # frame the smoother state is in
         self._dropped_by_reset: List[int] = []   # their markers are deleted with the next frame
         self.warned_distortion = False
@@ -274,9 +275,15 @@ class FrameProcessor:
             else:
                 self._drop_track_state(view.track_id)
                 warnings.append(f"track {view.track_id}: non-finite smoothed estimate, its state was dropped")
-        # Coasting tracks keep their last (smoothed) estimate until the tracker drops them.
+        # Published: matched tracks, and COASTING ones with their last (smoothed) estimate and a
+        # decaying confidence. LOST tracks are kept by the tracker for re-identification but
+        # not published (their markers are deleted); nor is an unmatched TENTATIVE track.
         people = [(view, self._last_estimate[view.track_id]) for view in tracks
-                  if view.track_id in self._last_estimate]
+                  if view.track_id in self._last_estimate and getattr(view, "published", True)
+                  and (view.detection_index is not None or int(view.state) != 0)]
+        shown = {view.track_id for view, _ in people}
+        hidden = [tid for tid in self._shown if tid not in shown and tid not in removed]
+        self._shown = shown
         timings["smooth"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -298,7 +305,7 @@ class FrameProcessor:
             now = time.monotonic() if now is None else now
             with_mesh = s.markers_mesh and (now - self._last_mesh_time) >= 1.0 / max(s.markers_max_rate, 1e-6)
             bundle = MarkerBundle()
-            for tid in removed:
+            for tid in removed + hidden:
                 for marker in delete_markers(tid, header):
                     bundle.append(marker)
             for view, body in people:

@@ -86,6 +86,22 @@ def nearest_rotation(matrices) -> np.ndarray:
     return u @ vt
 
 
+def so3_one_euro_step(r_hat: Rotation, w_hat: np.ndarray, r: Rotation, dt, min_cutoff: float,
+                      beta: float, d_cutoff: float, cutoff_scale=None):
+    """One SO(3) One Euro step for N rotations at once (the maths of :class:`SO3OneEuroFilter`).
+
+    r_hat, r: N rotations (estimate, measurement); w_hat [N,3] rad/s filtered rate; dt s,
+    scalar or [N] (> 0); cutoff_scale [N] or None. Returns (new r_hat, new w_hat).
+    """
+    dt = np.broadcast_to(np.asarray(dt, dtype=np.float64), (len(r),))
+    delta = (r_hat.inv() * r).as_rotvec()                   # [N,3], local frame
+    a_d = smoothing_factor(d_cutoff, dt)[:, None]
+    w_hat = a_d * (delta / dt[:, None]) + (1 - a_d) * w_hat
+    cutoff = _cutoff(min_cutoff, beta, np.linalg.norm(w_hat, axis=-1), cutoff_scale)
+    a = smoothing_factor(cutoff, dt)[:, None]
+    return r_hat * Rotation.from_rotvec(a * delta), w_hat
+
+
 class SO3OneEuroFilter:
     """One Euro filter of N rotations on SO(3), never component-wise on matrices.
 
@@ -115,11 +131,7 @@ class SO3OneEuroFilter:
         dt = float(stamp) - self.stamp
         if dt == 0:
             return self.r_hat.as_matrix()
-        delta = (self.r_hat.inv() * r).as_rotvec()              # [N,3], local frame
-        a_d = smoothing_factor(self.d_cutoff, dt)
-        self.w_hat = a_d * (delta / dt) + (1 - a_d) * self.w_hat
-        cutoff = _cutoff(self.min_cutoff, self.beta, np.linalg.norm(self.w_hat, axis=-1), cutoff_scale)
-        a = smoothing_factor(cutoff, dt)[:, None]
-        self.r_hat = self.r_hat * Rotation.from_rotvec(a * delta)
+        self.r_hat, self.w_hat = so3_one_euro_step(self.r_hat, self.w_hat, r, dt, self.min_cutoff,
+                                                   self.beta, self.d_cutoff, cutoff_scale)
         self.stamp = float(stamp)
         return self.r_hat.as_matrix()

@@ -1,143 +1,304 @@
-"""Per-track temporal smoothing of PARE's per-frame estimates.
+"""Per-track temporal smoothing of PARE's SMPL parameters, batched over the people of a frame.
 
-For each track id a :class:`BodySmoother` keeps:
+``BodySmoother.update(track_ids [P], stamp, rotmats [P,24,3,3], transl [P,3], betas [P,10])``
+smooths the parameters of all P people of one image in one vectorised call; the caller
+re-runs SMPL once on the result (joints, mesh and TF then agree exactly; no separate joint
+filter). Per track it keeps:
 
-- **root translation** ``transl`` (3,) m: :class:`.one_euro.OneEuroFilter`;
-- **3D joints** ``joints3d`` (24,3) m: One Euro on the joints *relative to the root*
-  (``joints3d − transl``), then the smoothed root is added back. The body's displacement is
-  thereby the track's prediction for every joint: a joint that leans on its previous estimate
-  (below) is carried along with the body instead of lagging behind a walking person;
-- **rotations** ``rotmats`` (24,3,3): :class:`.one_euro.SO3OneEuroFilter` (exponential-map
-  One Euro on the rotation difference; outputs are always rotations);
-- **betas** (10,): the running (optionally weighted) mean over the track, because a person's
-  shape does not change while PARE's per-frame estimate of it jitters;
-- **root velocity** (3,) m/s: derivative of the smoothed ``transl``, low-passed at
-  ``d_cutoff``; the root origin (mid-hips) moves with ``transl`` up to root rotation.
+- **root translation** (3,) m: a constant-velocity Kalman filter (state position + velocity,
+  white-noise acceleration ``accel_std``). It gives the root velocity *and its covariance*
+  and, unlike a One Euro filter, no lag on a constant-velocity walk. Measurement noise is
+  anisotropic: ``std_along`` × distance along the viewing ray (PARE's depth comes from the
+  size of the body in the crop) and ``std_across`` × distance across it. The smoother is
+  frame-agnostic: it filters whatever frame the inputs are in; ``camera_to_person`` [P,3]
+  gives the viewing rays in that frame (default: ``transl`` itself, i.e. a frame centred on
+  the camera such as the optical frame).
+- **rotations** (24): One Euro on SO(3) (:func:`.one_euro.so3_one_euro_step`), with PARE's
+  part visibility lowering the cutoff of hidden parts (``s = floor + (1 − floor)·v``).
+- **betas** (10): an exponentially forgetting weighted mean (half-life ``betas_half_life``
+  s, weights = detection score × mean visibility): noise averages over many frames, but an
+  early error or a track that changed person (a tracker error) is forgotten, unlike a
+  never-forgetting running mean, which keeps half of a wrong person's shape forever.
 
-**Visibility.** Joint/part j's filter gets ``s_j = floor + (1 − floor)·v_j``, v_j = PARE's
-``part_visibility`` ∈ [0,1] (the same index serves joint j's position and rotation: PARE
-regresses joint j from part j's attention), as ``cutoff = s·(min_cutoff + s·beta·speed)``.
-A fully visible part keeps the tuned filter; an occluded one (v → 0) gets ``floor`` times the
-minimum cutoff (a time constant 1/floor times longer) and floor² times the speed gain, so the
-network's guess for a hidden part moves the output only slowly, even when it jumps, and the
-output follows the track's prediction (previous relative pose, carried by the smoothed root).
+**Outliers.** A one-frame error of PARE — a 180° front/back flip of the root, a body placed
+a metre too deep — must not reach the output, while a real fast change must. An estimate is
+*suspect* when the root-translation innovation is outside the Kalman gate (χ²(3) ``gate``)
+or the root rotation differs from the current estimate by more than ``rot_gate_deg``. A
+suspect estimate is held back (the output is the prediction: translation extrapolated,
+rotations and betas unchanged) and remembered. If the next estimate agrees with it (within
+the same gates of the remembered one) the change was real: the track restarts from the new
+estimate, one frame late. Otherwise the suspect one is discarded. So a one-frame outlier never
+moves the output, and a real change that exceeds the gates (a turn faster than the gate per
+frame, a jump after a tracker hand-over) costs exactly one frame of lag.
+
+A track not updated for more than ``gap_reset`` s (a LOST track re-found) restarts its pose
+and translation from the new estimate (its old motion says little by then); betas are kept,
+because the ID, and so the person, is the same. A new track ID always starts fresh.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Dict, Optional
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from .one_euro import OneEuroFilter, SO3OneEuroFilter
+from .one_euro import nearest_rotation, so3_one_euro_step
 
 
 @dataclass
 class SmoothingParams:
-    """Cutoffs in Hz, betas in s/m (positions) or s/rad (rotations)."""
+    """Translation in m and s; cutoffs in Hz, rot_beta in s/rad."""
 
-    transl_min_cutoff: float = 1.0
-    transl_beta: float = 1.0
-    joints_min_cutoff: float = 1.5
-    joints_beta: float = 2.0
+    std_along: float = 0.02          # × distance, along the viewing ray (PARE's depth)
+    std_across: float = 0.005        # × distance, across it
+    accel_std: float = 2.0           # m/s² white-noise acceleration (people start/stop in ~0.5 s)
+    velocity_std: float = 1.0        # m/s, initial velocity uncertainty of a new track
     rot_min_cutoff: float = 1.5
     rot_beta: float = 0.5
     d_cutoff: float = 1.0
     visibility_floor: float = 0.1
+    gate: float = 16.27              # χ²(3) 99.9 %: innovation gate of the translation
+    rot_gate_deg: float = 60.0       # root rotation change that makes an estimate suspect
+    betas_half_life: float = 5.0     # s
+    gap_reset: float = 1.0           # s without an update → the pose restarts
 
 
 @dataclass
-class SmoothedBody:
-    """Smoothed fields of one track at one stamp (shapes as in ``BodyEstimate``)."""
+class SmoothedBatch:
+    """Output of one :meth:`BodySmoother.update` (row i = track_ids[i]).
 
-    rotmats: np.ndarray          # (24,3,3)
-    axis_angle: np.ndarray       # (24,3)
-    joints3d: np.ndarray         # (24,3) m
-    transl: np.ndarray           # (3,) m
-    betas: np.ndarray            # (10,)
-    root_velocity: np.ndarray    # (3,) m/s, camera frame
-    velocity_valid: bool         # False on a track's first frame
-    frames: int                  # estimates fused so far
+    rotmats [P,24,3,3], axis_angle [P,24,3], transl [P,3] m, betas [P,10];
+    velocity [P,3] m/s of the root and velocity_cov [P,3,3] (m/s)², in the input frame;
+    velocity_valid [P] (False until two estimates since the track (re)started); frames [P]
+    estimates fused into the betas;
+    held [P]: this frame's estimate was suspect and held back (output = prediction).
+    """
 
-    def apply_to(self, body, raw_transl: Optional[np.ndarray] = None):
-        """A copy of a ``BodyEstimate`` with the smoothed 3D fields. ``vertices`` and
-        ``keypoints3d`` are shifted by the translation correction only (re-run SMPL with the
-        smoothed parameters for an exactly consistent mesh)."""
-        shift = self.transl - np.asarray(body.transl if raw_transl is None else raw_transl)
-        fields = dict(rotmats=self.rotmats.astype(np.float32), axis_angle=self.axis_angle.astype(np.float32),
-                      joints3d=self.joints3d.astype(np.float32), transl=self.transl.astype(np.float32),
-                      betas=self.betas.astype(np.float32))
-        for name in ("vertices", "keypoints3d"):
-            value = getattr(body, name, None)
-            if value is not None:
-                fields[name] = (np.asarray(value) + shift).astype(np.float32)
-        return replace(body, **fields)
+    track_ids: np.ndarray
+    rotmats: np.ndarray
+    axis_angle: np.ndarray
+    transl: np.ndarray
+    betas: np.ndarray
+    velocity: np.ndarray
+    velocity_cov: np.ndarray
+    velocity_valid: np.ndarray
+    frames: np.ndarray
+    held: np.ndarray
 
 
-class _TrackState:
-    def __init__(self, p: SmoothingParams) -> None:
-        self.transl = OneEuroFilter(p.transl_min_cutoff, p.transl_beta, p.d_cutoff)
-        self.joints = OneEuroFilter(p.joints_min_cutoff, p.joints_beta, p.d_cutoff)
-        self.rot = SO3OneEuroFilter(p.rot_min_cutoff, p.rot_beta, p.d_cutoff)
-        self.betas_sum: Optional[np.ndarray] = None
-        self.weight_sum = 0.0
-        self.frames = 0
+class _Store:
+    """Dense per-track state, one row per track (rows reused after ``drop``)."""
+
+    FIELDS = dict(x=(6,), P=(6, 6), rot=(24, 3, 3), w=(24, 3), stamp=(), bsum=(10,), wsum=(),
+                  frames=(), run=(), pend=(), pend_t=(3,), pend_rot=(24, 3, 3), pend_stamp=())
+
+    def __init__(self) -> None:
+        self.rows: Dict[int, int] = {}
+        self.free: List[int] = []
+        self.a = {k: np.zeros((0, *s)) for k, s in self.FIELDS.items()}
+
+    def lookup(self, track_ids) -> np.ndarray:
+        """Row per id [P] (−1: unknown)."""
+        return np.array([self.rows.get(int(t), -1) for t in track_ids], dtype=np.int64)
+
+    def allocate(self, track_id: int) -> int:
+        if not self.free:
+            n = len(self.a["stamp"])
+            grow = max(8, n)
+            self.a = {k: np.concatenate([v, np.zeros((grow, *v.shape[1:]))]) for k, v in self.a.items()}
+            self.free = list(range(n + grow - 1, n - 1, -1))
+        row = self.free.pop()
+        self.rows[int(track_id)] = row
+        return row
+
+    def drop(self, track_id: int) -> None:
+        row = self.rows.pop(int(track_id), None)
+        if row is not None:
+            self.free.append(row)
 
 
 class BodySmoother:
-    """One smoothing state per track id. ``smooth`` for each new estimate of a track,
-    ``drop`` when the track is deleted, ``reset`` to forget everything."""
+    """Smoothing state per track id; ``update`` once per image for all its people,
+    ``drop`` when a track is deleted, ``reset`` to forget everything."""
 
     def __init__(self, params: Optional[SmoothingParams] = None) -> None:
         self.params = params or SmoothingParams()
-        self._tracks: Dict[int, _TrackState] = {}
+        self._s = _Store()
 
-    def smooth(self, track_id: int, stamp: float, rotmats, joints3d, transl, betas,
-               part_visibility=None, weight: float = 1.0) -> SmoothedBody:
-        """Fuse one estimate. rotmats (24,3,3), joints3d (24,3) m, transl (3,) m, betas (10,),
-        part_visibility (24,) in [0,1] or None (all visible), weight ≥ 0 of these betas in the
-        running mean (e.g. detection score × mean visibility), stamp s."""
+    # ----------------------------------------------------------------------------------
+    def update(self, track_ids: Sequence[int], stamp: float, rotmats, transl, betas,
+               part_visibility=None, weights=None, camera_to_person=None) -> SmoothedBatch:
+        """Fuse one estimate per track, all taken at ``stamp`` s.
+
+        track_ids [P] distinct ints; rotmats [P,24,3,3] (projected to the nearest rotation);
+        transl [P,3] m; betas [P,10]; part_visibility [P,24] in [0,1] (None: all visible);
+        weights [P] ≥ 0 of the betas (None: 1); camera_to_person [P,3] m, the viewing ray
+        (None: ``transl``, the input frame is centred on the camera).
+        """
         p = self.params
-        st = self._tracks.get(track_id)
-        if st is None or (st.transl.stamp is not None and stamp < st.transl.stamp):
-            st = self._tracks[track_id] = _TrackState(p)
-        transl = np.asarray(transl, dtype=np.float64).reshape(3)
-        joints = np.asarray(joints3d, dtype=np.float64).reshape(-1, 3)
-        scale = None
-        if part_visibility is not None:
-            vis = np.clip(np.nan_to_num(np.asarray(part_visibility, dtype=np.float64).reshape(-1)), 0, 1)
-            scale = p.visibility_floor + (1 - p.visibility_floor) * vis
+        ids = np.asarray(track_ids, dtype=np.int64).reshape(-1)
+        n = len(ids)
+        rot = nearest_rotation(np.asarray(rotmats, dtype=np.float64).reshape(n, 24, 3, 3))
+        z = np.asarray(transl, dtype=np.float64).reshape(n, 3)
+        b = np.asarray(betas, dtype=np.float64).reshape(n, -1)
+        ray = z if camera_to_person is None else np.asarray(camera_to_person, dtype=np.float64).reshape(n, 3)
+        w = np.ones(n) if weights is None else np.clip(np.asarray(weights, dtype=np.float64).reshape(n), 0, None)
+        vis = None if part_visibility is None else np.clip(np.nan_to_num(
+            np.asarray(part_visibility, dtype=np.float64).reshape(n, 24)), 0, 1)
+        if len(set(ids.tolist())) != n:
+            raise ValueError(f"track_ids must be distinct within one update, got {ids.tolist()}")
+        if not (np.isfinite(z).all() and np.isfinite(rot).all() and np.isfinite(b).all()):
+            raise ValueError("non-finite rotmats/transl/betas: drop those estimates before smoothing")
+        stamp = float(stamp)
+        s, a = self._s, self._s.a
+        rows = s.lookup(ids)
+        old = rows >= 0
+        if old.any() and (stamp < a["stamp"][rows[old]]).any():
+            raise ValueError(f"stamp {stamp:.6f} is older than a track's previous one; drop() or reset() "
+                             "the track when time jumps back")
+        for i in np.nonzero(~old)[0]:
+            rows[i] = s.allocate(ids[i])
+        a = s.a                                                 # (re)allocated arrays
+        dt = np.where(old, stamp - a["stamp"][rows], np.inf)
+        fresh = ~old | (dt > p.gap_reset)
+        R = _meas_cov(ray, p)                                   # [P,3,3]
+        same = old & (dt == 0)                                  # repeated stamp: keep the state
+        run = old & ~fresh & ~same
+        held = np.zeros(n, dtype=bool)
+        if run.any():
+            held[run] = self._step(rows[run], dt[run], z[run], rot[run], R[run], vis if vis is None else vis[run])
+        if fresh.any():
+            self._start(rows[fresh], z[fresh], rot[fresh], R[fresh], stamp, keep_betas=old[fresh])
+        a["stamp"][rows[~same]] = stamp
+        take = ~held & ~same
+        if take.any():                                          # betas: forgetting weighted mean
+            r = rows[take]
+            lam = np.where(np.isfinite(dt[take]), np.exp(-np.log(2) * np.where(np.isfinite(dt[take]), dt[take], 0)
+                                                         / p.betas_half_life), 0.0)
+            wt = w[take] * (1.0 if vis is None else vis[take].mean(1))
+            a["bsum"][r, :b.shape[1]] = lam[:, None] * a["bsum"][r, :b.shape[1]] + wt[:, None] * b[take]
+            a["wsum"][r] = lam * a["wsum"][r] + wt
+            a["frames"][r] += 1
+            a["run"][r] += 1
+        return self._output(ids, rows, b, held)
 
-        s_transl = st.transl(transl, stamp)
-        s_joints = st.joints(joints - transl, stamp, scale) + s_transl
-        s_rot = st.rot(rotmats, stamp, scale)
+    def _start(self, rows, z, rot, R, stamp, keep_betas) -> None:
+        p, a = self.params, self._s.a
+        a["x"][rows] = np.concatenate([z, np.zeros_like(z)], 1)
+        a["P"][rows] = 0.0
+        a["P"][rows, :3, :3] = R
+        a["P"][rows, 3:, 3:] = p.velocity_std ** 2 * np.eye(3)
+        a["rot"][rows], a["w"][rows], a["pend"][rows], a["run"][rows] = rot, 0.0, 0.0, 0.0
+        a["frames"][rows] = np.where(keep_betas, a["frames"][rows], 0)
+        a["bsum"][rows] = np.where(keep_betas[:, None], a["bsum"][rows], 0.0)
+        a["wsum"][rows] = np.where(keep_betas, a["wsum"][rows], 0.0)
 
-        betas = np.asarray(betas, dtype=np.float64).reshape(-1)
-        w = max(float(weight), 0.0)
-        if st.betas_sum is None:
-            st.betas_sum, st.weight_sum = np.zeros_like(betas), 0.0
-        st.betas_sum += w * betas
-        st.weight_sum += w
-        mean_betas = st.betas_sum / st.weight_sum if st.weight_sum > 0 else betas.copy()
-        st.frames += 1
-        return SmoothedBody(
-            rotmats=s_rot, axis_angle=Rotation.from_matrix(s_rot).as_rotvec(),
-            joints3d=s_joints, transl=s_transl, betas=mean_betas,
-            root_velocity=st.transl.velocity.reshape(3).copy(), velocity_valid=st.frames > 1,
-            frames=st.frames)
+    def _step(self, rows, dt, z, rot, R, vis) -> np.ndarray:
+        """Kalman predict/gate/update + SO(3) One Euro for existing tracks; returns held [m]."""
+        p, a = self.params, self._s.a
+        m = len(rows)
+        F = np.tile(np.eye(6), (m, 1, 1))
+        F[:, :3, 3:] = dt[:, None, None] * np.eye(3)
+        q = p.accel_std ** 2 * np.stack([dt ** 3 / 3, dt ** 2 / 2, dt ** 2 / 2, dt], 1).reshape(m, 2, 2)
+        Q = np.einsum("mij,kl->mikjl", q, np.eye(3)).reshape(m, 6, 6)
+        x = np.einsum("mij,mj->mi", F, a["x"][rows])
+        P = F @ a["P"][rows] @ np.swapaxes(F, 1, 2) + Q
+        S = P[:, :3, :3] + R
+        y = z - x[:, :3]
+        d2 = np.einsum("mi,mi->m", y, np.linalg.solve(S, y[..., None])[..., 0])
+        r_hat = a["rot"][rows]
+        turn = _angle(r_hat[:, 0], rot[:, 0])
+        suspect = (d2 > p.gate) | (turn > math.radians(p.rot_gate_deg))
+        # A suspect estimate that agrees with the previous (held) suspect one is real.
+        pend = a["pend"][rows] > 0
+        y_p = z - a["pend_t"][rows]
+        d2_p = np.einsum("mi,mi->m", y_p, np.linalg.solve(2 * R + Q[:, :3, :3], y_p[..., None])[..., 0])
+        agrees = pend & (d2_p <= p.gate) & (_angle(a["pend_rot"][rows][:, 0], rot[:, 0]) <= math.radians(p.rot_gate_deg))
+        jump = suspect & agrees
+        held = suspect & ~jump
+        ok = ~suspect
+        # Normal Kalman update (3 position rows of H = [I 0]).
+        K = np.swapaxes(np.linalg.solve(S, P[:, :3, :]), 1, 2)           # P Hᵀ S⁻¹ [m,6,3]
+        x_new = np.where(ok[:, None], x + np.einsum("mij,mj->mi", K, y), x)
+        P_new = np.where(ok[:, None, None], P - K @ P[:, :3, :], P)
+        a["x"][rows], a["P"][rows] = x_new, (P_new + np.swapaxes(P_new, 1, 2)) / 2
+        if ok.any():
+            r_ok = rows[ok]
+            scale = None if vis is None else (p.visibility_floor + (1 - p.visibility_floor) * vis[ok]).reshape(-1)
+            est, w_new = so3_one_euro_step(
+                Rotation.from_matrix(a["rot"][r_ok].reshape(-1, 3, 3)), a["w"][r_ok].reshape(-1, 3),
+                Rotation.from_matrix(rot[ok].reshape(-1, 3, 3)), np.repeat(dt[ok], 24), p.rot_min_cutoff,
+                p.rot_beta, p.d_cutoff, scale)
+            a["rot"][r_ok] = est.as_matrix().reshape(-1, 24, 3, 3)
+            a["w"][r_ok] = w_new.reshape(-1, 24, 3)
+        if jump.any():                                          # restart from the confirmed change
+            rj = rows[jump]
+            v = (z[jump] - a["pend_t"][rj]) / np.maximum(dt[jump], 1e-3)[:, None]
+            a["x"][rj] = np.concatenate([z[jump], v], 1)
+            a["P"][rj] = 0.0
+            a["P"][rj, :3, :3] = R[jump]
+            a["P"][rj, 3:, 3:] = 2 * R[jump] / np.maximum(dt[jump], 1e-3)[:, None, None] ** 2
+            a["rot"][rj], a["w"][rj], a["run"][rj] = rot[jump], 0.0, 1.0
+        a["pend"][rows] = held.astype(float)
+        a["pend_t"][rows[held]] = z[held]
+        a["pend_rot"][rows[held]] = rot[held]
+        return held
 
-    def smooth_estimate(self, track_id: int, stamp: float, body, weight: Optional[float] = None) -> SmoothedBody:
-        """:meth:`smooth` reading a ``BodyEstimate`` (weight default: its detection score)."""
-        return self.smooth(track_id, stamp, body.rotmats, body.joints3d, body.transl, body.betas,
-                           getattr(body, "part_visibility", None),
-                           float(getattr(body, "score", 1.0)) if weight is None else weight)
+    def _output(self, ids, rows, betas, held) -> SmoothedBatch:
+        a = self._s.a
+        rot = a["rot"][rows].copy()
+        wsum = a["wsum"][rows]
+        k = betas.shape[1]
+        mean = np.where(wsum[:, None] > 0, a["bsum"][rows, :k] / np.where(wsum > 0, wsum, 1)[:, None], betas)
+        return SmoothedBatch(
+            track_ids=ids, rotmats=rot, axis_angle=Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_rotvec().reshape(-1, 24, 3),
+            transl=a["x"][rows, :3].copy(), betas=mean, velocity=a["x"][rows, 3:].copy(),
+            velocity_cov=a["P"][rows, 3:, 3:].copy(), velocity_valid=a["run"][rows] > 1,
+            frames=a["frames"][rows].astype(np.int64), held=held)
+
+    # ----------------------------------------------------------------------------------
+    def update_estimates(self, track_ids: Sequence[int], stamp: float, bodies) -> SmoothedBatch:
+        """:meth:`update` reading ``BodyEstimate``s (weights: their detection scores)."""
+        return self.update(track_ids, stamp, np.stack([b.rotmats for b in bodies]), np.stack([b.transl for b in bodies]),
+                           np.stack([b.betas for b in bodies]),
+                           np.stack([b.part_visibility for b in bodies]) if all(
+                               getattr(b, "part_visibility", None) is not None for b in bodies) else None,
+                           np.array([float(getattr(b, "score", 1.0)) for b in bodies]))
+
+    def predict(self, track_ids: Sequence[int], stamp: float):
+        """(transl [P,3], velocity [P,3]) of known tracks extrapolated to ``stamp`` (coasting),
+        without changing any state. Unknown ids raise KeyError."""
+        rows = self._s.lookup(track_ids)
+        if (rows < 0).any():
+            raise KeyError(f"unknown track ids {np.asarray(track_ids)[rows < 0].tolist()}")
+        x = self._s.a["x"][rows]
+        dt = float(stamp) - self._s.a["stamp"][rows]
+        return x[:, :3] + dt[:, None] * x[:, 3:], x[:, 3:].copy()
 
     def drop(self, track_id: int) -> None:
-        self._tracks.pop(track_id, None)
+        self._s.drop(track_id)
 
     def reset(self) -> None:
-        self._tracks.clear()
+        self._s = _Store()
 
     def __contains__(self, track_id: int) -> bool:
-        return track_id in self._tracks
+        return int(track_id) in self._s.rows
+
+    def __len__(self) -> int:
+        return len(self._s.rows)
+
+
+def _meas_cov(ray: np.ndarray, p: SmoothingParams) -> np.ndarray:
+    """[P,3,3] measurement covariance: std_along·d along the unit ray, std_across·d across."""
+    d = np.maximum(np.linalg.norm(ray, axis=1), 0.1)
+    u = ray / d[:, None]
+    across, along = (p.std_across * d) ** 2, (p.std_along * d) ** 2
+    return across[:, None, None] * np.eye(3) + (along - across)[:, None, None] * u[:, :, None] * u[:, None, :]
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rotation angle (rad) between rotation stacks a, b [...,3,3]."""
+    c = (np.einsum("...ij,...ij->...", a, b) - 1) / 2          # trace(aᵀb) = Σ a∘b
+    return np.arccos(np.clip(c, -1.0, 1.0))
