@@ -21,7 +21,7 @@ def feed(guard: InputGuard, stamp: float, arrival: float, now: float = None):
     """One frame through the node's sequence: arrival, check, commit when processed.
     Returns the verdict."""
     sec, nanosec = split(stamp)
-    guard.note_arrival(sec * NS + nanosec, arrival)
+    guard.note_arrival(sec, nanosec, arrival)
     verdict = guard.check(sec, nanosec, arrival if now is None else now)
     if verdict.action in ("accept", "reset"):
         guard.commit(sec, nanosec)
@@ -152,7 +152,23 @@ def test_gap_estimator_learns_a_slower_camera_and_ignores_jitter_and_pauses():
     steady = sum(gaps.observe(0.6 + i / 10 + j) for i, j in enumerate(jitter))
     assert steady == 0 and warmup > 0
     assert gaps.observe(100.0) == 0                        # a 97 s pause, not 970 lost frames
-    assert gaps.observe(50.0) == 0                         # backwards: restart, no count
+    assert gaps.observe(50.0) == 0                         # backwards: no count
+
+
+def test_gap_estimator_ignores_outlier_stamps():
+    guard = InputGuard(GuardSettings(expected_rate=30.0))
+    lost = 0
+    for i in range(60):
+        lost += guard.note_arrival(*split(T0 + i / 30), T0 + i / 30)
+        if i % 10 == 5:      # between two good frames: a past, a far-future and a malformed stamp
+            lost += guard.note_arrival(*split(T0 + i / 30 - 0.5), T0 + i / 30)
+            lost += guard.note_arrival(*split(T0 + 1e6), T0 + i / 30)
+            lost += guard.note_arrival(int(T0) + 1, 3_000_000_000, T0 + i / 30)
+    assert lost == 0
+    # A new time base (3 frames in a row behind the newest stamp) restarts, then counts again.
+    gaps = GapEstimator(expected_rate=10.0)
+    counts = [gaps.observe(s) for s in (100.0, 100.1, 50.0, 50.1, 50.2, 50.3, 50.6)]
+    assert counts == [0, 0, 0, 0, 0, 0, 2]
 
 
 def test_stream_faster_than_the_clock_is_accepted():

@@ -18,7 +18,7 @@ behind, steadily), so staleness is measured from arrival, not from the stamp. Ru
 ::
 
     guard = InputGuard(GuardSettings(max_image_age=0.5))
-    guard.note_arrival(stamp_ns, node_now)          # image callback: lost-frame estimate
+    guard.note_arrival(sec, nanosec, node_now)      # image callback: lost-frame estimate
     verdict = guard.check(sec, nanosec, node_now)   # worker, before processing
     if verdict.action == "reject": count(verdict.reason)
     elif verdict.action == "reset": processor.reset()      # and then process the frame
@@ -134,15 +134,17 @@ class GapEstimator:
     """Frames lost before the node (in the camera, the network or the DDS reader queue, which
     the node never sees), from gaps in the arriving stamps: a gap of ``k`` periods means
     ``k - 1`` missing frames. The period is the median of recent intervals (the camera's real
-    rate), ``1/expected_rate`` until 5 intervals are known. Backward steps and gaps above
-    :data:`MAX_GAP` restart the estimate without counting."""
+    rate), ``1/expected_rate`` until 5 intervals are known. Gaps are measured from the newest
+    stamp seen, so an outlier stamp in the past costs nothing; 3 frames in a row behind it (a
+    new time base) or a gap above :data:`MAX_GAP` (a paused camera) restart without counting."""
 
     def __init__(self, expected_rate: float = 10.0, window: int = 30) -> None:
         if not expected_rate > 0:
             raise ValueError(f"expected_rate must be > 0 Hz, got {expected_rate}")
         self.expected_rate = float(expected_rate)
         self._intervals: deque = deque(maxlen=window)
-        self._last: Optional[float] = None
+        self._last: Optional[float] = None      # newest stamp seen (s)
+        self._behind = 0                         # frames in a row older than it
 
     def period(self) -> float:
         """Frame period in s (median interval, or 1/expected_rate while too few are known)."""
@@ -152,12 +154,17 @@ class GapEstimator:
 
     def observe(self, stamp: float) -> int:
         """Record one arriving stamp (s); returns the frames estimated missing before it."""
-        last, self._last = self._last, stamp
-        if last is None:
+        last = self._last
+        if last is None or stamp - last > MAX_GAP:
+            self._last, self._behind = stamp, 0
             return 0
         dt = stamp - last
-        if not 0.0 < dt <= MAX_GAP:
+        if dt <= 0.0:
+            self._behind += 1
+            if self._behind >= 3:
+                self._last, self._behind = stamp, 0
             return 0
+        self._last, self._behind = stamp, 0
         period = self.period()
         self._intervals.append(dt)
         # Round to the nearest whole number of periods: jitter of up to half a period is not a loss.
@@ -179,15 +186,19 @@ class InputGuard:
         self._gaps = GapEstimator(self.settings.expected_rate)
 
     # -- image callback -----------------------------------------------------------------
-    def note_arrival(self, stamp: int, node_now: float) -> int:
-        """Record a frame's arrival (``stamp`` ns, node clock ``node_now`` s); returns the number
+    def note_arrival(self, sec: int, nanosec: int, node_now: float) -> int:
+        """Record a frame's arrival (its stamp, node clock ``node_now`` s); returns the number
         of frames estimated lost before it (count them as ``dropped_upstream``)."""
+        stamp = stamp_ns(sec, nanosec)
         with self._lock:
             self._arrivals[stamp] = node_now
             while len(self._arrivals) > 64:
                 self._arrivals.popitem(last=False)
             if self._gaps.expected_rate != self.settings.expected_rate:
                 self._gaps = GapEstimator(self.settings.expected_rate)
+            # Malformed and far-future stamps say nothing about the camera's sequence.
+            if stamp_problem(sec, nanosec) or stamp / NS - node_now > self.settings.max_future_stamp:
+                return 0
             return self._gaps.observe(stamp / NS)
 
     # -- worker -------------------------------------------------------------------------

@@ -157,7 +157,7 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
     def _on_image(self, msg) -> None:
         self.image_rate.tick()
         # Arrival time for staleness; gaps in the stamps count frames lost before the node.
-        lost = self.guard.note_arrival(stamp_to_ns(msg.header.stamp), self._now())
+        lost = self.guard.note_arrival(msg.header.stamp.sec, msg.header.stamp.nanosec, self._now())
         if lost:
             self.counters.increment("dropped_upstream", lost)
         if self.detection_pairing is None:
