@@ -163,7 +163,7 @@ class CameraPlacement:
 def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch.Tensor,
                    sides: torch.Tensor, intrinsics: Intrinsics, rest_root: torch.Tensor,
                    keypoints_crop: Optional[torch.Tensor] = None,
-                   iterations: int = 2) -> CameraPlacement:
+                   iterations: int = 2, match_iterations: int = 3) -> CameraPlacement:
     """PARE's crop-frame root rotation and weak-perspective camera → camera-frame placement.
 
     Args:
@@ -174,6 +174,8 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
             refine the translation on (PARE's 2D-supervised joints, ``joints49[:, 25:]``); None:
             no refinement.
         iterations: reweighting passes of the refinement.
+        match_iterations: Newton steps of the self-consistency step (0: skip it), see
+            :func:`_match_crop_camera`.
     Returns:
         :class:`CameraPlacement` (same dtype as ``cam``).
     """
@@ -194,6 +196,10 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
         transl = _refine_translation(keypoints_crop.to(torch.float64), cam.to(torch.float64), c,
                                      sides.to(torch.float64), intrinsics, r_ray, j0, transl,
                                      iterations)
+        if match_iterations > 0:
+            transl = _match_crop_camera(keypoints_crop.to(torch.float64), cam.to(torch.float64), c,
+                                        sides.to(torch.float64), intrinsics, r_ray, j0, transl,
+                                        match_iterations)
     return CameraPlacement(r_ray.to(dtype), global_orient.to(dtype), transl.to(dtype), rest_root.to(dtype))
 
 
@@ -225,4 +231,56 @@ def _refine_translation(points_crop, cam, centres, sides, intrinsics, r_ray, j0,
         new = torch.linalg.solve(ata + ridge * eye, (atb + ridge[:, :, 0] * transl)[..., None])[..., 0]
         # Keep the body in front of the camera whatever the inputs (untrained weights).
         transl = torch.where((new[:, 2:3] + p[..., 2].min(1, keepdim=True).values) > 1e-2, new, transl)
+    return transl
+
+
+def fit_crop_camera(points_crop: torch.Tensor, crop_xy: torch.Tensor) -> torch.Tensor:
+    """The (s, tx, ty) [N,3] of PARE's crop camera that best explains crop coordinates
+    ``crop_xy`` [N,K,2] ([-1, 1]) of crop-frame points ``points_crop`` [N,K,3].
+
+    PARE's camera gives x = s·(X + tx) / (1 + s·Z/k), k = 5000/112; multiplied out,
+    s·(X − x·Z/k) + (s·tx) = x is linear in (s, s·tx, s·ty): a 3×3 normal-equation solve.
+    """
+    k = PARE_FOCAL / (PARE_CROP / 2)
+    x, y = crop_xy.unbind(-1)
+    ones, zeros = torch.ones_like(x), torch.zeros_like(x)
+    a = torch.cat((torch.stack((points_crop[..., 0] - x * points_crop[..., 2] / k, ones, zeros), -1),
+                   torch.stack((points_crop[..., 1] - y * points_crop[..., 2] / k, zeros, ones), -1)), 1)
+    b = torch.cat((x, y), dim=1)
+    sol = torch.linalg.solve(a.transpose(1, 2) @ a, (a.transpose(1, 2) @ b[..., None]))[..., 0]
+    s = sol[:, 0]
+    return torch.stack((s, sol[:, 1] / s, sol[:, 2] / s), dim=-1)
+
+
+def _match_crop_camera(points_crop, cam, centres, sides, intrinsics, r_ray, j0, transl, iterations):
+    """Translation [N,3] for which PARE's own camera, fitted to the real projection of the body,
+    is the camera PARE predicted (Newton on T, finite-difference Jacobian).
+
+    PARE was trained to output the crop camera that best explains the keypoints it sees, and
+    the real crop shows the body through the real perspective camera (stretched off the axis,
+    nearer parts larger). So the right T is the one whose real image, explained by PARE's
+    camera model, gives back PARE's (s, tx, ty): three equations for three unknowns. The
+    least-squares refinement before it is the start (within centimetres).
+    """
+    p = (points_crop - j0[:, None]) @ r_ray.transpose(1, 2) + j0[:, None]       # no transl
+
+    def residual(t):
+        uv = project(p + t[:, None], intrinsics)
+        fitted = fit_crop_camera(points_crop, (uv - centres[:, None]) / (sides[:, None, None] / 2))
+        return torch.stack((torch.log(fitted[:, 0].abs().clamp_min(1e-6) / cam[:, 0].abs().clamp_min(1e-6)),
+                            fitted[:, 1] - cam[:, 1], fitted[:, 2] - cam[:, 2]), dim=-1)
+
+    eps = 1e-5
+    eye = torch.eye(3, dtype=transl.dtype, device=transl.device)
+    for _ in range(iterations):
+        r = residual(transl)
+        jac = torch.stack([(residual(transl + eps * eye[i]) - r) / eps for i in range(3)], dim=-1)
+        try:
+            step = torch.linalg.solve(jac, r[..., None])[..., 0]
+        except RuntimeError:        # singular (degenerate body): keep the least-squares answer
+            break
+        new = transl - step
+        ok = torch.isfinite(new).all(-1) & ((new[:, 2] + p[..., 2].min(1).values) > 1e-2) & \
+            (step.norm(dim=-1) < 0.5 * transl[:, 2].abs().clamp_min(0.1))
+        transl = torch.where(ok[:, None], new, transl)
     return transl

@@ -2,15 +2,20 @@
 
 PARE pools the features for joint j with a spatial softmax A_j of its part logit map. Its
 part-segmentation head, read as a per-pixel softmax over the 25 channels, gives P_j(p): the
-probability that pixel p shows part j. We define
+soft probability that pixel p shows part j. The score is the soft product
 
     visibility_j = Σ_p A_j(p) · P_j(p)          ∈ [0, 1]
 
-the probability that the pixels PARE attends to for part j actually show part j. When the
-part is in view, its attention concentrates on its own pixels and the score is high; when it
-is occluded the network (as the PARE paper shows) spreads the attention over other visible
-body parts and the surroundings, where P_j is low, and the score drops. This is a documented
-heuristic, not a calibrated probability (docs/visibility.md).
+(no arg-max anywhere): the attention-weighted mean of part j's per-pixel probability. When the
+part is in view its attention concentrates on its own pixels and the score is high; when it is
+occluded the network (as the PARE paper shows) spreads the attention over other visible body
+parts and the surroundings, where P_j is low, and the score drops.
+
+Known biases (docs/visibility.md): a constant added to channel j leaves A_j (and everything PARE
+regresses) unchanged but raises P_j, so the score depends on per-channel logit offsets the
+network never calibrated; at an equal logit margin small parts score lower than large ones.
+A documented heuristic, not a calibrated probability: use it as a soft weight, never as a hard
+gate, until it is calibrated with real weights.
 """
 from __future__ import annotations
 

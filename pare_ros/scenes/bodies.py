@@ -95,6 +95,21 @@ def bodies_in_camera(body_model: torch.nn.Module, people: Sequence[PersonState],
     return bodies
 
 
+LEFT_SHOULDER, RIGHT_SHOULDER = 16, 17
+
+
+def relaxed_pose(arm_drop_deg: float = 70.0) -> np.ndarray:
+    """(23,3) body pose (axis-angle of joints 1..23) with both arms lowered by ``arm_drop_deg``
+    from SMPL's T-pose (about the body's forward axis), the rest straight: how people mostly
+    stand and walk. The T-pose (zeros) is the extreme for weak perspective when turned (arms
+    reaching ±0.8 m in depth)."""
+    pose = np.zeros((23, 3))
+    a = math.radians(arm_drop_deg)
+    pose[LEFT_SHOULDER - 1] = (0.0, 0.0, -a)
+    pose[RIGHT_SHOULDER - 1] = (0.0, 0.0, a)
+    return pose
+
+
 def facing_camera(yaw_deg: float = 0.0) -> np.ndarray:
     """Body → camera rotation (3,3) of a person upright in a level camera (head towards −y),
     facing the camera's image plane (chest towards −z), turned by ``yaw_deg`` about the

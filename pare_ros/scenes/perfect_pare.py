@@ -69,13 +69,23 @@ def view_rotation(pixel, camera: SceneCamera) -> np.ndarray:
     return Rotation.align_vectors([camera.ray(*pixel)], [[0.0, 0.0, 1.0]])[0].as_matrix()
 
 
-def fit_crop(body: SceneBody, camera: SceneCamera, crop: Crop, orientation: str = "view") -> CropFit:
+FIT_POINTS = ("keypoints", "joints", "vertices")
+
+
+def fit_crop(body: SceneBody, camera: SceneCamera, crop: Crop, orientation: str = "view",
+             fit_points: str = "keypoints") -> CropFit:
     """A perfect PARE's root rotation (``orientation``: "view", "identity" or "fit2d", see the
-    module docstring) and crop camera fitted to the true 2D keypoints of ``body``."""
+    module docstring) and crop camera fitted to the true 2D projections of ``body``'s
+    ``fit_points``: "keypoints" (PARE's L_2D set, joints 25–48 of the 49), "joints" (the 24
+    SMPL joints) or "vertices" (the mesh: a silhouette-like fit)."""
     if orientation not in ("view", "identity", "fit2d"):
         raise ValueError(f"orientation must be 'view', 'identity' or 'fit2d', got {orientation!r}")
-    local = body.local_keypoints[FIT_KEYPOINTS]
-    target = (camera.project(body.keypoints[FIT_KEYPOINTS]) - (crop.cx, crop.cy)) / (crop.side / 2)
+    if fit_points not in FIT_POINTS:
+        raise ValueError(f"fit_points must be one of {FIT_POINTS}, got {fit_points!r}")
+    local, points = {"keypoints": (body.local_keypoints[FIT_KEYPOINTS], body.keypoints[FIT_KEYPOINTS]),
+                     "joints": (body.local_joints, body.joints),
+                     "vertices": (body.local_vertices[::7], body.vertices[::7])}[fit_points]
+    target = (camera.project(points) - (crop.cx, crop.cy)) / (crop.side / 2)
 
     def scale_start(rotation):
         # Weak perspective is linear in (s, s·tx, s·ty): x ≈ s·q + s·t.
@@ -131,16 +141,17 @@ def segmentation_logits(body: SceneBody, fit: CropFit, vertex_parts: np.ndarray)
 class PerfectPare:
     """A ``Backend`` for :class:`pare_ros.estimator.BodyEstimator` that answers, for the crops of
     ``bodies`` (in that order: pass ``self.boxes`` as the estimator's boxes), what a perfect PARE
-    would. ``vertex_parts`` ([6890] part per vertex, ``BodyModel.vertex_parts``) enables the
+    would (``orientation``, ``fit_points``: see :func:`fit_crop`). ``vertex_parts`` ([6890] part per vertex, ``BodyModel.vertex_parts``) enables the
     segmentation logits; without it they are all background.
     """
 
     def __init__(self, bodies: Sequence[SceneBody], camera: SceneCamera, box_scale: float = 1.0,
-                 orientation: str = "view", vertex_parts: Optional[np.ndarray] = None) -> None:
+                 orientation: str = "view", vertex_parts: Optional[np.ndarray] = None,
+                 fit_points: str = "keypoints") -> None:
         self.bodies = list(bodies)
         self.boxes = np.stack([b.box for b in self.bodies]) if self.bodies else np.zeros((0, 4))
-        self.fits: List[CropFit] = [fit_crop(b, camera, box_to_crop(b.box, box_scale), orientation)
-                                    for b in self.bodies]
+        self.fits: List[CropFit] = [fit_crop(b, camera, box_to_crop(b.box, box_scale), orientation,
+                                             fit_points) for b in self.bodies]
         pose = np.stack([b.rotmats for b in self.bodies]).copy() if self.bodies else np.zeros((0, 24, 3, 3))
         for i, fit in enumerate(self.fits):
             pose[i, 0] = fit.root_rotation
