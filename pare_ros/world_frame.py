@@ -32,6 +32,16 @@ def _root_pelvis(body) -> np.ndarray:
     return np.asarray(body.joints3d[0], dtype=np.float64) - np.asarray(body.transl, dtype=np.float64)
 
 
+def move_smpl_params(transform: RigidTransform, rotmats, transl, rest_pelvis):
+    """SMPL parameters of bodies moved rigidly by ``transform``: rotmats [P,24,3,3] (root
+    turned), transl [P,3] m, rest_pelvis [P,3] = J0 of each body's shape. Returns (rotmats,
+    transl). With ``transform.inverse()`` it maps back."""
+    rotmats = np.array(rotmats, dtype=np.float64, copy=True)
+    rotmats[:, 0] = transform.rotation @ rotmats[:, 0]
+    j0 = np.asarray(rest_pelvis, dtype=np.float64)
+    return rotmats, transform.apply(j0 + np.asarray(transl, dtype=np.float64)) - j0
+
+
 def estimate_in_frame(body, transform: RigidTransform):
     """A copy of a camera-frame ``BodyEstimate`` with rotmats, axis_angle, joints3d and transl
     expressed in the frame ``transform`` maps into (the fields the smoother reads; vertices and

@@ -16,7 +16,7 @@ import numpy as np
 from ..camera import Intrinsics
 from ..estimator import rebuild_bodies
 from ..overlay import render_overlay
-from ..world_frame import estimate_in_frame, planner_frame, smoothed_from_frame
+from ..world_frame import estimate_in_frame, move_smpl_params, planner_frame, smoothed_from_frame
 from .body_messages import smpl_body_array_msg, smpl_body_msg
 from .body_points import body_points_msg
 from .camera_info import (CameraInfoError, check_image_size, distortion_warning, expected_image_size,
@@ -187,19 +187,45 @@ class FrameProcessor:
         bodies = [body for _, body in fresh]
         if self.smoother is None or not bodies:
             return bodies
-        inputs = bodies if world_transform is None else [estimate_in_frame(b, world_transform) for b in bodies]
-        smoothed = [self.smoother.smooth_estimate(view.track_id, stamp, body)
-                    for (view, _), body in zip(fresh, inputs)]
-        if world_transform is not None:
-            smoothed = [smoothed_from_frame(sm, world_transform, b.joints3d[0] - b.transl)
-                        for sm, b in zip(smoothed, bodies)]
-        rebuilt = rebuild_bodies(self.estimator.body_model, bodies,
-                                 np.stack([sm.rotmats for sm in smoothed]),
-                                 np.stack([sm.betas for sm in smoothed]),
-                                 np.stack([sm.transl for sm in smoothed]), intrinsics)
-        for (view, _), sm in zip(fresh, smoothed):
-            self._velocity[view.track_id] = sm.root_velocity if sm.velocity_valid else None
+        if hasattr(self.smoother, "update_estimates"):    # the batched smoother (issue 10)
+            rotmats, transl, betas, velocity, valid = self._smooth_batched(fresh, stamp, world_transform)
+        else:
+            inputs = bodies if world_transform is None else [estimate_in_frame(b, world_transform) for b in bodies]
+            smoothed = [self.smoother.smooth_estimate(view.track_id, stamp, body)
+                        for (view, _), body in zip(fresh, inputs)]
+            if world_transform is not None:
+                smoothed = [smoothed_from_frame(sm, world_transform, b.joints3d[0] - b.transl)
+                            for sm, b in zip(smoothed, bodies)]
+            rotmats, transl = np.stack([sm.rotmats for sm in smoothed]), np.stack([sm.transl for sm in smoothed])
+            betas = np.stack([sm.betas for sm in smoothed])
+            velocity = [sm.root_velocity for sm in smoothed]
+            valid = [sm.velocity_valid for sm in smoothed]
+        rebuilt = rebuild_bodies(self.estimator.body_model, bodies, rotmats, betas, transl, intrinsics)
+        for (view, _), v, ok in zip(fresh, velocity, valid):
+            self._velocity[view.track_id] = np.asarray(v, dtype=np.float64) if ok else None
         return rebuilt
+
+    def _smooth_batched(self, fresh, stamp: float, world_transform):
+        """BodySmoother.update for all people at once; in ``world_transform``'s frame when
+        given (viewing rays turned with it), results mapped back into the camera frame.
+        Returns (rotmats, transl, betas, velocity, velocity_valid), velocity in the smoothing frame."""
+        bodies = [body for _, body in fresh]
+        ids = [view.track_id for view, _ in fresh]
+        rotmats, transl = np.stack([b.rotmats for b in bodies]), np.stack([b.transl for b in bodies])
+        j0 = np.stack([b.joints3d[0] for b in bodies]) - transl       # rest pelvis of each shape
+        vis = (np.stack([b.part_visibility for b in bodies])
+               if all(getattr(b, "part_visibility", None) is not None for b in bodies) else None)
+        weights = np.array([float(getattr(b, "score", 1.0)) for b in bodies])
+        rays = transl + j0                                           # camera → pelvis
+        if world_transform is not None:
+            rotmats, transl = move_smpl_params(world_transform, rotmats, transl, j0)
+            rays = world_transform.rotate(rays)
+        out = self.smoother.update(ids, stamp, rotmats, transl, np.stack([b.betas for b in bodies]), vis,
+                                   weights, camera_to_person=rays)
+        rotmats, transl = out.rotmats, out.transl
+        if world_transform is not None:
+            rotmats, transl = move_smpl_params(world_transform.inverse(), rotmats, transl, j0)
+        return rotmats, transl, out.betas, out.velocity, out.velocity_valid
 
     # ------------------------------------------------------------------------------------
     def process(self, image_msg, info, want_markers: bool = True, want_debug: bool = False,

@@ -299,7 +299,8 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
             out = self.processor.process(
                 msg, info, want_markers=self.markers_pub.get_subscription_count() > 0,
                 want_debug=self.debug_pub.get_subscription_count() > 0, detections=detections,
-                want_points=self.points_pub.get_subscription_count() > 0)
+                want_points=self.points_pub.get_subscription_count() > 0,
+                **self.planner.world(frame, stamp))      # camera → world_frame at the stamp (TF)
         except FrameError as exc:
             self._reject(exc.reason, str(exc))
             return
@@ -324,6 +325,7 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
         if out.body_points is not None:
             self.points_pub.publish(out.body_points)
         # Extra outputs (publishers made in _init_publishers) are published here, from `out`.
+        self.planner.publish(out)        # ~/people, REP-155, forecasts (planner_outputs.py)
         out.timings["publish"] = time.perf_counter() - t
         out.timings["end_to_end"] = self._now() - stamp
         self.latency.add_many(out.timings)

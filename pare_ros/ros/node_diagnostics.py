@@ -86,4 +86,6 @@ def build_diagnostics(node) -> DiagnosticArray:
             "frames skipped (overrun)": counts["overrun"], "enabled": node._enabled,
             "frames dropped while paused": counts["paused"]}),
     ]
+    if getattr(node, "planner", None) is not None:     # world_frame: TF found, or the fallback's reason
+        array.status.append(node.planner.status(name, hw))
     return array

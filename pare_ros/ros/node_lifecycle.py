@@ -117,6 +117,9 @@ class NodeLifecycle:
             else:
                 self.destroy_publisher(pub)
         self._publishers_made = []
+        if getattr(self, "planner", None) is not None:
+            self.planner.destroy()
+            self.planner = None
         self.processor, self.backend_label = None, "not configured"
 
     # -- graph ---------------------------------------------------------------------------
@@ -147,6 +150,9 @@ class NodeLifecycle:
             tf_pub = self.create_publisher(TFMessage, "/tf", self._qos("reliable", 100))
             self._publishers_made.append(tf_pub)
             self._send_tf = lambda transforms: tf_pub.publish(TFMessage(transforms=transforms))
+        from .planner_node import PlannerHooks   # world-frame TF lookup, people_msgs, REP-155, forecasts
+
+        self.planner = PlannerHooks(self)
 
     def _init_subscriptions(self) -> None:
         image_qos = self._qos(self.p("image_qos.reliability"), self.p("image_qos.depth"))

@@ -92,8 +92,13 @@ def track_scene(scene: MotionScene, duration: float, seed: int):
         transl = pose.camera_to_world(transl_cam)
         rotmats = rotmats.copy()
         rotmats[0] = pose.rotation @ rotmats[0]
-        sm = smoother.smooth(1, f.stamp, rotmats, np.zeros((24, 3)) + transl, transl, betas)
-        track.append((f.stamp, sm.transl, sm.root_velocity, sm.velocity_valid))
+        if hasattr(smoother, "update"):       # the batched smoother (rays: camera → person, world axes)
+            out = smoother.update([1], f.stamp, rotmats[None], transl[None], betas[None],
+                                  camera_to_person=(transl - pose.translation)[None])
+            track.append((f.stamp, out.transl[0], out.velocity[0], bool(out.velocity_valid[0])))
+        else:
+            sm = smoother.smooth(1, f.stamp, rotmats, np.zeros((24, 3)) + transl, transl, betas)
+            track.append((f.stamp, sm.transl, sm.root_velocity, sm.velocity_valid))
     walker = scene.walkers[0]
     keys = np.array(walker.path.keys)            # (t, x, y, yaw) keyframes, linear in between
     height = ROOT_HEIGHT * walker.height / 1.75
