@@ -455,18 +455,23 @@ def test_corrupt_jpeg_on_compressed_transport(tmp_path):
 
 def test_launch_file_declares_the_node():
     launch_ros = pytest.importorskip("launch_ros", reason="launch_ros is not installable from PyPI; "
-                                     "checked on machines with a ROS 2 install")
+                                     "checked on machines with a ROS 2 install (stand-ins: test_launch_file.py)")
     import importlib.util
 
-    from launch import LaunchDescription
+    from launch import LaunchContext, LaunchDescription
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
     spec = importlib.util.spec_from_file_location("pare_launch", Path(__file__).parents[1] / "launch" / "pare.launch.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
     assert isinstance(description, LaunchDescription)
-    nodes = [e for e in description.entities if isinstance(e, launch_ros.actions.Node)]
-    assert any(n.node_executable == "pare_node" for n in nodes)
+    context = LaunchContext()
+    for entity in description.entities:
+        if isinstance(entity, DeclareLaunchArgument):
+            entity.visit(context)           # sets the argument's default
+    nodes = [n for e in description.entities if isinstance(e, OpaqueFunction) for n in e.execute(context)]
+    assert any(isinstance(n, launch_ros.actions.Node) and n.node_executable == "pare_node" for n in nodes)
 
 
 def test_topic_detector_without_vision_msgs_fails_clearly(tmp_path):
