@@ -173,6 +173,9 @@ PARAMETERS = (
     Param("forecast.step", 0.1, "s between forecast points", dynamic=True, range=(0.01, 5.0)),
     Param("forecast.still_speed", 0.4, "m/s; slower people are forecast standing (their velocity "
           "is mostly estimation noise)", dynamic=True, range=(0.0, 5.0)),
+    Param("forecast.still_sigmas", 1.5, "people whose speed is below this many standard deviations "
+          "of its estimate (the smoother's velocity covariance) are forecast standing (0 = off)",
+          dynamic=True, range=(0.0, 10.0)),
     Param("forecast.points_stride", 100, "mesh-vertex stride of the forecast swept region on "
           "~/forecast_points (0 = roots only)", dynamic=True, range=(0, 6890)),
 )
