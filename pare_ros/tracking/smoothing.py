@@ -53,7 +53,7 @@ class SmoothingParams:
 
     std_along: float = 0.02          # × distance, along the viewing ray (PARE's depth)
     std_across: float = 0.005        # × distance, across it
-    accel_std: float = 2.0           # m/s² white-noise acceleration (people start/stop in ~0.5 s)
+    accel_std: float = 1.0           # m/s² white-noise acceleration density (tuned: tracking_sweep)
     velocity_std: float = 1.0        # m/s, initial velocity uncertainty of a new track
     rot_min_cutoff: float = 1.5
     rot_beta: float = 0.5
@@ -61,7 +61,7 @@ class SmoothingParams:
     visibility_floor: float = 0.1
     gate: float = 16.27              # χ²(3) 99.9 %: innovation gate of the translation
     rot_gate_deg: float = 60.0       # root rotation change that makes an estimate suspect
-    betas_half_life: float = 5.0     # s
+    betas_half_life: float = 2.0     # s (10 Hz: ~60 estimates averaged; a wrong shape fades to 3 % in 10 s)
     gap_reset: float = 1.0           # s without an update → the pose restarts
 
 
@@ -175,8 +175,10 @@ class BodySmoother:
         take = ~held & ~same
         if take.any():                                          # betas: forgetting weighted mean
             r = rows[take]
-            lam = np.where(np.isfinite(dt[take]), np.exp(-np.log(2) * np.where(np.isfinite(dt[take]), dt[take], 0)
-                                                         / p.betas_half_life), 0.0)
+            # Forgetting runs on observed time: over a gap (a LOST track re-found) no evidence
+            # arrived and the person is the same, so the gap counts as at most gap_reset.
+            seen = np.minimum(np.where(np.isfinite(dt[take]), dt[take], 0.0), p.gap_reset)
+            lam = np.where(np.isfinite(dt[take]), np.exp(-np.log(2) * seen / p.betas_half_life), 0.0)
             wt = w[take] * (1.0 if vis is None else vis[take].mean(1))
             a["bsum"][r, :b.shape[1]] = lam[:, None] * a["bsum"][r, :b.shape[1]] + wt[:, None] * b[take]
             a["wsum"][r] = lam * a["wsum"][r] + wt
