@@ -11,7 +11,9 @@ subscribers: ``none`` (only ``~/bodies`` and TF: no marker or body-point subscri
 ``markers+points`` (markers with the mesh at the default 10 Hz, and ``~/body_points``) and
 ``mesh-every-frame`` (the same with the mesh in every frame: the worst frame of the previous
 case). Frames are 640×480 ``rgb8`` ``sensor_msgs/Image`` messages with 30 Hz stamps. Reports
-p50 / p95 per stage and end to end (decode → every message serialised). Needs the ROS 2
+p50 / p95 per stage and end to end (decode → every message serialised), and the frame's CPU
+time (``cpu_time``: this thread's, steadier than wall time on a shared machine; use
+``--threads 1`` so that all the work is on this thread). Needs the ROS 2
 environment (``source scripts/env.sh``).
 
 Usage::
@@ -40,7 +42,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from benchmark import boxes_for, image_message, percentiles  # noqa: E402
 
 ORDER = ("decode", "detect", "track", "crop", "network", "smpl", "postprocess", "smooth", "messages",
-         "serialise")
+         "serialise", "cpu_time")
 SUBSCRIBERS = {
     # name: (want_markers, want_points, markers_max_rate or None for the default)
     "none": (False, False, None),
@@ -78,6 +80,7 @@ def run_frame(processor, image, info, stamp, want_markers: bool, want_points: bo
 
     if device == "cuda":
         torch.cuda.synchronize()
+    c0 = time.thread_time()
     t0 = time.perf_counter()
     out = processor.process(image, info, want_markers=want_markers, want_points=want_points, now=stamp)
     t = time.perf_counter()
@@ -88,6 +91,9 @@ def run_frame(processor, image, info, stamp, want_markers: bool, want_points: bo
         payload.append(serialize_message(out.body_points))
     out.timings["serialise"] = time.perf_counter() - t
     end = time.perf_counter() - t0
+    # CPU time of this thread: on a shared machine less disturbed by other processes than the
+    # wall time (equal to it when the machine is idle and torch runs with one thread).
+    out.timings["cpu_time"] = time.thread_time() - c0
     if not all(payload):
         raise RuntimeError("empty message")
     return out, end
@@ -116,7 +122,8 @@ def run_case(estimator, people: int, subscribers: str, frames: int, warmup: int,
 
 def stage_names(cases) -> list:
     seen = {stage for case in cases for stage in case if stage not in ("people", "subscribers", "end_to_end")}
-    return [s for s in ORDER if s in seen] + sorted(seen - set(ORDER))
+    ordered = [s for s in ORDER if s in seen and s != "cpu_time"] + sorted(seen - set(ORDER))
+    return ordered + (["cpu_time"] if "cpu_time" in seen else [])
 
 
 def table(cases) -> str:
