@@ -121,14 +121,30 @@ PARAMETERS = (
           range=(0.0, 10000.0)),
     Param("tracker.high_score", 0.5, "detections at or above this score are matched first and "
           "may start tracks", dynamic=True, range=(0.0, 1.0)),
-    Param("tracker.iou_threshold", 0.3, "IoU gate for matching detections to tracks", dynamic=True,
-          range=(0.0, 1.0)),
+    Param("tracker.iou_threshold", 0.3, "IoU (predicted box, detection) that always passes the "
+          "association gate (with similar box heights)", dynamic=True, range=(0.0, 1.0)),
+    Param("tracker.gate", 13.28, "chi-square (4 dof) Mahalanobis gate of the predicted box; it widens "
+          "with the time since the last match, so association holds at 3-30 Hz (13.28 = 99 %; 0 = IoU only)",
+          dynamic=True, range=(0.0, 1000.0)),
     Param("tracker.min_hits", 3, "matches before a track is confirmed", dynamic=True, range=(1, 100)),
-    Param("tracker.max_age", 0.5, "s a track coasts unmatched before deletion", dynamic=True,
+    Param("tracker.max_coast", 0.5, "s an unmatched track is still published (COASTING, last estimate, "
+          "confidence decaying) before it becomes LOST (kept, not published)", dynamic=True,
           range=(0.0, 60.0)),
+    Param("tracker.max_age", 2.0, "s an unmatched track is kept for re-identification (COASTING, then "
+          "LOST) before deletion; a person hidden this long keeps the ID", dynamic=True, range=(0.0, 60.0)),
+    Param("tracker.confidence_tau", 0.5, "s, time constant of a coasting track's confidence decay "
+          "(scales joint_confidence)", dynamic=True, range=(0.001, 60.0)),
     Param("tracker.id_prefix", "", "prepended to body IDs (multi-camera set-ups)"),
-    Param("smoothing.enable", True, "temporal smoothing per track (One Euro on translation, "
-          "SO(3) on rotations, running-mean betas; SMPL re-run on the result) and root velocity"),
+    Param("smoothing.enable", True, "temporal smoothing per track (Kalman root translation, SO(3) "
+          "One Euro rotations, forgetting-mean betas; one-frame outliers held back; SMPL re-run on the "
+          "result) and root velocity"),
+    Param("smoothing.rot_gate_deg", 60.0, "deg; a root rotation change beyond this is held back until "
+          "the next frame confirms it (PARE's one-frame front/back flips)", dynamic=True, range=(1.0, 180.0)),
+    Param("smoothing.transl_gate", 16.27, "chi-square (3 dof) gate of the root translation innovation; "
+          "beyond it an estimate is held back until the next frame confirms it (16.27 = 99.9 %)",
+          dynamic=True, range=(1.0, 1000.0)),
+    Param("smoothing.betas_half_life", 2.0, "s of observed time after which an estimate's weight in the "
+          "betas mean halves", dynamic=True, range=(0.01, 3600.0)),
     # outputs
     Param("publish_tf", True, "broadcast body_<id> and the SMPL joint frames", dynamic=True),
     Param("tf.joint_frames", True, "include the 24 smpl_<joint>_<id> frames", dynamic=True),

@@ -33,7 +33,16 @@ def detector_params(node) -> dict:
 def tracker_params(node) -> dict:
     p = node.p
     return dict(iou_threshold=float(p("tracker.iou_threshold")), min_hits=int(p("tracker.min_hits")),
-                max_age=float(p("tracker.max_age")), high_score=float(p("tracker.high_score")))
+                max_age=float(p("tracker.max_age")), high_score=float(p("tracker.high_score")),
+                gate=float(p("tracker.gate")), max_coast=float(p("tracker.max_coast")),
+                confidence_tau=float(p("tracker.confidence_tau")))
+
+
+def smoothing_params(node) -> dict:
+    """SmoothingParams fields set from the node's smoothing.* parameters."""
+    p = node.p
+    return dict(rot_gate_deg=float(p("smoothing.rot_gate_deg")), gate=float(p("smoothing.transl_gate")),
+                betas_half_life=float(p("smoothing.betas_half_life")))
 
 
 def parse_boxes(text: str) -> list:
@@ -124,16 +133,19 @@ def build_processor(node, settings: ProcessorSettings) -> Tuple[FrameProcessor, 
     short = {"TorchBackend": f"pytorch-{p('device')}", "OnnxRuntimeBackend": "onnxruntime-cpu",
              "TensorRTBackend": f"tensorrt-{p('model.precision')}"}
     label = f"pare-hrnet_w32/{short.get(type(estimator.backend).__name__, type(estimator.backend).__name__)}"
-    from ..tracking import BodySmoother
+    from ..tracking import BodySmoother, SmoothingParams
 
-    smoother = BodySmoother() if p("smoothing.enable") else None
+    smoother = BodySmoother(SmoothingParams(**smoothing_params(node))) if p("smoothing.enable") else None
     processor = FrameProcessor(estimator, detector, make_tracker(node), settings,
                                smpl_model=p("smpl.gender"), estimator_name=label, smoother=smoother)
     return processor, label, report
 
 
 def reconfigure(processor: FrameProcessor, node) -> None:
-    """Apply changed detector/tracker parameters without losing the tracks."""
+    """Apply changed detector/tracker/smoothing parameters without losing the tracks."""
     processor.detector = make_detector(node)
     for name, value in tracker_params(node).items():
         setattr(processor.tracker, name, value)
+    if processor.smoother is not None:
+        for name, value in smoothing_params(node).items():
+            setattr(processor.smoother.params, name, value)
