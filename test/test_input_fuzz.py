@@ -33,10 +33,13 @@ BAD_PER_TRANSPORT = 256          # 512 malformed messages over both transports
 BAD_PER_GOOD = 4                 # malformed messages between two good frames
 PACE = 0.05                      # s between malformed messages (the node takes one at a time)
 FRAME, W, H = "fuzz_camera_optical_frame", 640, 480
+#: Good raw frames: encodings of usb_cam, RealSense, industrial cameras → bytes per pixel.
+DRIVER_ENCODINGS = {"rgb8": 3, "bgr8": 3, "mono8": 1, "yuv422_yuy2": 2, "yuv422": 2, "bayer_rggb8": 1,
+                    "bayer_grbg8": 1, "mono16": 2, "rgb16": 6}
 PARAMS = {
     "image_qos.reliability": "reliable", "image_qos.depth": 10,
     "model.allow_untrained": True, "detector.kind": "fixed", "detector.fixed_boxes": "",
-    "max_image_age": 0.0, "expected_rate": 10.0, "diagnostics_period": 0.5,
+    "max_image_age": 0.5, "expected_rate": 10.0, "diagnostics_period": 0.5,
     # Every malformed message comes with its own CameraInfo: wait for it rather than take the
     # latest good one when DDS delivers the info late on this loaded machine.
     "camera_info.wait": 2.0, "camera_info.fallback_hfov_deg": 60.0,
@@ -92,6 +95,13 @@ class Fuzzer:
     def image(self, stamp, frame=FRAME):
         return self.jpeg_msg(stamp, frame=frame) if self.compressed else self.raw(stamp, frame=frame)
 
+    def driver_image(self, stamp):
+        """A good raw frame in one of the encodings common drivers send (issue 11 item 8)."""
+        encoding = str(self.rng.choice(list(DRIVER_ENCODINGS)))
+        bytes_per_pixel = DRIVER_ENCODINGS[encoding]
+        return self.raw(stamp, encoding=encoding, step=W * bytes_per_pixel,
+                        data=self.pixels[:W * bytes_per_pixel * H] if bytes_per_pixel <= 3 else self.pixels * 2)
+
     def claiming(self, width, height):
         data = bytearray(self.jpeg)
         sof = data.index(b"\xff\xc0")
@@ -105,7 +115,8 @@ class Fuzzer:
         k = [0.0] * 9 if self.rng.random() < 0.2 else (520.0, 0, 320.0, 0, 530.0, 240.0, 0, 0, 1.0)
         self.last_good = stamp
         self.goods.add(key(stamp))
-        return None, stamp, [("info", self.info(stamp, k=k)), ("image", self.image(stamp))]
+        image = self.image(stamp) if self.compressed else self.driver_image(stamp)
+        return None, stamp, [("info", self.info(stamp, k=k)), ("image", image)]
 
     def bad(self):
         """One malformed message (with its CameraInfo where it needs one)."""
@@ -214,6 +225,22 @@ def key(stamp):
     return (stamp.sec, stamp.nanosec)
 
 
+def hours_behind_are_answered_and_explained(client, proc, fuzz):
+    """Issue 11 item 5: a bag played without --clock (stamps 3 h behind the node clock, with
+    max_image_age 0.5 s) is served, and the log says why the stamps look wrong. The first
+    frame of the new time base is an outlier until the second confirms it."""
+    stamps = []
+    for _ in range(20):                          # a 10 Hz camera recorded three hours ago
+        stamps.append(stamp_msg(time.time() - 3 * 3600))
+        client.info_pub.publish(fuzz.info(stamps[-1]))
+        client.image_pub.publish(fuzz.raw(stamps[-1]))
+        client.spin(lambda: False, 0.1)
+    client.spin(lambda: all(client.bodies_for(s) for s in stamps[1:]), 20.0)
+    assert all(client.bodies_for(s) for s in stamps[1:]), proc.output()[-3000:]
+    assert proc.wait_for_output("behind the node clock", 10), proc.output()[-3000:]
+    assert "ros2 bag play --clock" in proc.output()
+
+
 @pytest.mark.parametrize("transport", ["raw", "compressed"])
 def test_fuzzed_inputs_are_counted_and_never_answered(transport, tmp_path):
     from pare_ros.ros.node import INPUT_ERRORS
@@ -280,9 +307,15 @@ def test_fuzzed_inputs_are_counted_and_never_answered(transport, tmp_path):
         answered = Counter(key(b.header.stamp) for b in client.bodies)
         for bad in bad_stamps:                   # a repeated good stamp is answered once, as good
             assert answered[bad] == (1 if bad in fuzz.goods else 0), bad
-        assert internal == 0 and overrun == 0, (internal, overrun)
-        assert got == {r: expected.get(r, 0) for r in INPUT_ERRORS}
+        assert internal == 0, internal
+        # A message that arrives while the worker still handles the previous one replaces it in
+        # the one-slot buffer and is counted as an overrun instead (rare: the messages are paced,
+        # but this machine is shared); every other message is counted under its own reason.
+        assert all(got[r] <= expected.get(r, 0) for r in INPUT_ERRORS), (got, expected)
+        assert sum(expected.values()) - sum(got.values()) == overrun <= BAD_PER_TRANSPORT // 50, (got, overrun)
         assert peak_rss - steady_rss < 100, (steady_rss, peak_rss)
+        if not compressed:
+            hours_behind_are_answered_and_explained(client, proc, fuzz)
     finally:
         client.close()
         proc.stop()

@@ -177,3 +177,15 @@ def test_stream_faster_than_the_clock_is_accepted():
     guard = InputGuard()
     verdicts = [feed(guard, T0 - 600 + 3 * i / 30, T0 + i / 30) for i in range(0, 300, 10)]
     assert all(v.action == "accept" for v in verdicts)
+
+
+def test_outlier_stamps_do_not_raise_a_clock_warning():
+    # A live stream with every third frame an outlier (far future or far past): the clock agrees,
+    # so no "stamps are behind/ahead" warning, whatever the outliers say.
+    guard = InputGuard()
+    warnings = []
+    for i in range(60):
+        now = T0 + i / 30
+        warnings.append(feed(guard, now - 0.03, now).warning)
+        warnings.append(feed(guard, now + 1e6 if i % 2 else 1000.0, now).warning)
+    assert warnings == [None] * 120

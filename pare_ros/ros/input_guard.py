@@ -47,8 +47,12 @@ OTHER_COUNTERS = ("stale", "stamp_reset", "dropped_upstream")
 NS = 1_000_000_000
 #: An offset change smaller than this (s) is transport jitter, not a new time base.
 JUMP_TOLERANCE = 1.0
-#: Recent frames whose median clock offset the warning reports (robust to one outlier).
-RECENT_FRAMES = 5
+#: Recent frames whose median clock offset the warning reports (robust to outliers while they
+#: are fewer than half of them).
+RECENT_FRAMES = 15
+#: Verdicts whose offset describes the stream's clock (outliers and malformed stamps do not;
+#: frames too far ahead do: a camera clock running ahead shows only as those).
+_CLOCK_EVIDENCE = ("", "stale", "stamp_reset", "stamp_future")
 #: Gaps longer than this (s) are a paused camera, not lost frames.
 MAX_GAP = 10.0
 
@@ -180,7 +184,7 @@ class InputGuard:
         self._lock = threading.Lock()
         self._arrivals: "OrderedDict[int, float]" = OrderedDict()   # stamp ns → node time (s)
         self._last_offset: Optional[float] = None   # node clock − stamp of the last committed frame
-        self._recent_offsets: deque = deque(maxlen=RECENT_FRAMES)  # of every checked frame
+        self._recent_offsets: deque = deque(maxlen=RECENT_FRAMES)  # see _CLOCK_EVIDENCE
         self._last: Optional[int] = None            # stamp (ns) of the last committed frame
         self._candidate: Optional[tuple] = None     # (stamp ns, offset) of an unconfirmed jump
         self._gaps = GapEstimator(self.settings.expected_rate)
@@ -213,9 +217,10 @@ class InputGuard:
             arrival = self._arrivals.setdefault(stamp, node_now)
             queue_age = max(0.0, node_now - arrival)
             offset = arrival - stamp / NS
-            self._recent_offsets.append(offset)
-            warning = self._offset_warning(node_now)
             verdict = self._decide(stamp, offset, queue_age)
+            if verdict.reason in _CLOCK_EVIDENCE:
+                self._recent_offsets.append(offset)
+            warning = self._offset_warning(node_now)
         verdict.queue_age, verdict.warning = queue_age, warning
         return verdict
 
