@@ -216,7 +216,6 @@ def _refine_translation(points_crop, cam, centres, sides, intrinsics, r_ray, j0,
     p = (points_crop - j0[:, None]) @ r_ray.transpose(1, 2) + j0[:, None]       # [N,K,3], no transl
     du = target[..., 0] - intrinsics.cx
     dv = target[..., 1] - intrinsics.cy
-    n, k = du.shape
     zeros, fx, fy = torch.zeros_like(du), torch.full_like(du, intrinsics.fx), torch.full_like(du, intrinsics.fy)
     a = torch.cat((torch.stack((fx, zeros, -du), -1), torch.stack((zeros, fy, -dv), -1)), dim=1)  # [N,2K,3]
     b = torch.cat((du * p[..., 2] - intrinsics.fx * p[..., 0],
@@ -228,9 +227,10 @@ def _refine_translation(points_crop, cam, centres, sides, intrinsics, r_ray, j0,
         ata = torch.einsum("nki,nk,nkj->nij", a, w2, a)
         atb = torch.einsum("nki,nk,nk->ni", a, w2, b)
         ridge = 1e-9 * ata.diagonal(dim1=1, dim2=2).sum(-1).clamp_min(1e-12)[:, None, None]
-        new = torch.linalg.solve(ata + ridge * eye, (atb + ridge[:, :, 0] * transl)[..., None])[..., 0]
+        new = torch.linalg.solve_ex(ata + ridge * eye, (atb + ridge[:, :, 0] * transl)[..., None])[0][..., 0]
         # Keep the body in front of the camera whatever the inputs (untrained weights).
-        transl = torch.where((new[:, 2:3] + p[..., 2].min(1, keepdim=True).values) > 1e-2, new, transl)
+        ok = torch.isfinite(new).all(-1, keepdim=True) & ((new[:, 2:3] + p[..., 2].min(1, keepdim=True).values) > 1e-2)
+        transl = torch.where(ok, new, transl)
     return transl
 
 
@@ -247,40 +247,43 @@ def fit_crop_camera(points_crop: torch.Tensor, crop_xy: torch.Tensor) -> torch.T
     a = torch.cat((torch.stack((points_crop[..., 0] - x * points_crop[..., 2] / k, ones, zeros), -1),
                    torch.stack((points_crop[..., 1] - y * points_crop[..., 2] / k, zeros, ones), -1)), 1)
     b = torch.cat((x, y), dim=1)
-    sol = torch.linalg.solve(a.transpose(1, 2) @ a, (a.transpose(1, 2) @ b[..., None]))[..., 0]
+    sol = torch.linalg.solve_ex(a.transpose(1, 2) @ a, a.transpose(1, 2) @ b[..., None])[0][..., 0]
     s = sol[:, 0]
     return torch.stack((s, sol[:, 1] / s, sol[:, 2] / s), dim=-1)
 
 
 def _match_crop_camera(points_crop, cam, centres, sides, intrinsics, r_ray, j0, transl, iterations):
     """Translation [N,3] for which PARE's own camera, fitted to the real projection of the body,
-    is the camera PARE predicted (Newton on T, finite-difference Jacobian).
+    is the camera PARE predicted (Newton on T, forward-difference Jacobian).
 
     PARE was trained to output the crop camera that best explains the keypoints it sees, and
     the real crop shows the body through the real perspective camera (stretched off the axis,
     nearer parts larger). So the right T is the one whose real image, explained by PARE's
     camera model, gives back PARE's (s, tx, ty): three equations for three unknowns. The
-    least-squares refinement before it is the start (within centimetres).
+    least-squares refinement before it is the start (within centimetres). The base point and
+    its three perturbations are evaluated as one batch; solves use ``solve_ex`` (no host sync).
     """
+    n = transl.shape[0]
     p = (points_crop - j0[:, None]) @ r_ray.transpose(1, 2) + j0[:, None]       # no transl
-
-    def residual(t):
-        uv = project(p + t[:, None], intrinsics)
-        fitted = fit_crop_camera(points_crop, (uv - centres[:, None]) / (sides[:, None, None] / 2))
-        return torch.stack((torch.log(fitted[:, 0].abs().clamp_min(1e-6) / cam[:, 0].abs().clamp_min(1e-6)),
-                            fitted[:, 1] - cam[:, 1], fitted[:, 2] - cam[:, 2]), dim=-1)
-
+    p4, crop4, c4, half4 = (x.repeat(4, *([1] * (x.dim() - 1)))
+                            for x in (p, points_crop, centres, sides / 2))
     eps = 1e-5
-    eye = torch.eye(3, dtype=transl.dtype, device=transl.device)
+    offsets = torch.cat((torch.zeros(1, 3, dtype=transl.dtype, device=transl.device),
+                         eps * torch.eye(3, dtype=transl.dtype, device=transl.device)))   # [4,3]
+    target = torch.stack((cam[:, 0].abs().clamp_min(1e-6).log(), cam[:, 1], cam[:, 2]), -1)
+    nearest = p[..., 2].min(1).values
     for _ in range(iterations):
-        r = residual(transl)
-        jac = torch.stack([(residual(transl + eps * eye[i]) - r) / eps for i in range(3)], dim=-1)
-        try:
-            step = torch.linalg.solve(jac, r[..., None])[..., 0]
-        except RuntimeError:        # singular (degenerate body): keep the least-squares answer
-            break
+        t4 = (transl[None] + offsets[:, None]).reshape(4 * n, 3)
+        uv = project(p4 + t4[:, None], intrinsics)
+        fitted = fit_crop_camera(crop4, (uv - c4[:, None]) / half4[:, None, None])
+        res = torch.stack((fitted[:, 0].abs().clamp_min(1e-6).log(), fitted[:, 1], fitted[:, 2]), -1)
+        res = res.reshape(4, n, 3) - target
+        jac = ((res[1:] - res[:1]) / eps).permute(1, 2, 0)                         # [N,3,3]
+        step, info = torch.linalg.solve_ex(jac, res[0][..., None])
+        step = step[..., 0]
         new = transl - step
-        ok = torch.isfinite(new).all(-1) & ((new[:, 2] + p[..., 2].min(1).values) > 1e-2) & \
+        # Accept finite steps that keep the body in front and do not jump (untrained weights).
+        ok = (info == 0) & torch.isfinite(new).all(-1) & ((new[:, 2] + nearest) > 1e-2) & \
             (step.norm(dim=-1) < 0.5 * transl[:, 2].abs().clamp_min(0.1))
         transl = torch.where(ok[:, None], new, transl)
     return transl

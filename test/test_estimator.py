@@ -1,6 +1,8 @@
 """Image → bodies on the synthetic SMPL-format model: geometry, batching and visibility."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -153,6 +155,35 @@ def test_visibility_drops_when_attention_leaves_the_part():
     logits[0, 1 + 5, 5:15, 5:15] = 12.0
     occluded = part_visibility(logits)[0, 5]
     assert visible > 0.9 and occluded < 0.2
+
+
+def _one_part_logits(side, margin, offset=0.0):
+    """Part 3 wins the segmentation by ``margin`` logits over background on a side×side square;
+    ``offset`` is added to part 3's channel everywhere."""
+    logits = torch.zeros(1, 25, 56, 56)
+    logits[0, 0] = 2.0
+    logits[0, 1 + 3] = offset
+    logits[0, 1 + 3, :side, :side] = 2.0 + margin + offset
+    return logits
+
+
+def test_visibility_known_biases():
+    """docs/visibility.md: the score is the soft product Σ A·P (known value on a constructed
+    map), rises with a per-channel offset that leaves the attention unchanged, and is lower for
+    a small part than for a large one at the same margin."""
+    logits = _one_part_logits(16, 5.0)
+    n_in, rest = 256, 56 * 56 - 256
+    attention_in = n_in * math.exp(7.0) / (n_in * math.exp(7.0) + rest)      # A on the square
+    p_in = math.exp(7.0) / (math.exp(7.0) + math.exp(2.0) + 23)               # P inside
+    p_out = 1.0 / (1.0 + math.exp(2.0) + 23)                                   # P outside
+    expected = attention_in * p_in + (1 - attention_in) * p_out
+    assert part_visibility(logits)[0, 3].item() == pytest.approx(expected, rel=1e-5)
+    by_offset = [part_visibility(_one_part_logits(16, 5.0, c))[0, 3].item() for c in (-2, -1, 0, 1, 2)]
+    assert by_offset == sorted(by_offset) and by_offset[-1] - by_offset[0] > 0.15
+    att = [_one_part_logits(16, 5.0, c)[:, 4].flatten(1).softmax(-1) for c in (-2, 2)]
+    torch.testing.assert_close(att[0], att[1])                                # attention unchanged
+    small, large = (part_visibility(_one_part_logits(s, 5.0))[0, 3].item() for s in (4, 32))
+    assert small < large - 0.1
 
 
 def test_rebuild_bodies_recomputes_consistent_geometry(body_model):

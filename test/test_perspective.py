@@ -112,16 +112,30 @@ def test_former_pass_through_fails_the_same_scene(body_model):
 
 
 def test_beyond_30_degrees_documented_figures(body_model):
-    """docs/geometry.md: orientation stays exact with the perfect stand-in; the root error grows
-    with the weak-perspective misfit (measured worst case about 6.5 cm at 40° and 11 cm at 50°,
-    2 m)."""
+    """docs/geometry.md: with the perfect stand-in the orientation stays exact and the root within
+    about 0.3 cm out to 60° (the self-consistent camera step absorbs the weak-perspective misfit)."""
     camera = CAMERAS[0]
-    for angle, bound in ((40, 0.08), (50, 0.13)):
+    for angle in (40, 50):
         truth = _scene(body_model, camera, angles=(angle,), distance=2.0, directions=(0, 180))
         _, bodies = _estimate(body_model, camera, truth)
         errors = [estimate_errors(b, t) for b, t in zip(bodies, truth)]
         assert max(e.orientation_deg for e in errors) < 0.1
-        assert max(e.root_m for e in errors) <= bound
+        assert max(e.root_m for e in errors) <= 0.02
+
+
+def test_stand_in_explaining_other_points_documented_bound(body_model):
+    """docs/geometry.md, limits: when the network's camera explains other points than PARE's
+    2D-supervised keypoints (here: the mesh, a silhouette fit), the root error is that
+    ambiguity of a weak-perspective camera, measured up to ~11 cm at 2–5 m (not the ≤ 5 cm
+    of the matching convention); orientation is unaffected."""
+    camera = CAMERAS[0]
+    truth = _scene(body_model, camera, angles=(0, 30), distance=3.0, directions=(0, 90))
+    backend = PerfectPare(truth, camera, fit_points="vertices")
+    bodies = BodyEstimator(backend, body_model).estimate(
+        np.zeros((camera.height, camera.width, 3), np.uint8), backend.boxes, camera.intrinsics).bodies
+    errors = [estimate_errors(b, t) for b, t in zip(bodies, truth)]
+    assert max(e.orientation_deg for e in errors) < 0.1
+    assert max(e.root_m for e in errors) <= 0.15
 
 
 def test_refinement_lowers_the_root_error(body_model):

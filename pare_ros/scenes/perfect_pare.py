@@ -23,8 +23,8 @@ Other ``orientation`` modes: ``"identity"`` reports the identity root rotation (
 checking that an identity crop orientation ends up on the crop's ray); ``"fit2d"`` also fits the
 orientation to the 2D keypoints. The latter is *not* a perfect network: 2D keypoints fix an
 out-of-plane turn only to second order (a flat body tilted by θ shortens by 1 − cos θ), so the
-few-pixel weak-perspective residual of a body at 2–5 m moves the best-fit orientation by 5–15°
-even on the optical axis (measured in docs/geometry.md).
+few-pixel weak-perspective residual of a body at 2–5 m moves the best-fit orientation by several
+degrees even on the optical axis (median 6° at 2 m, 4° at 5 m; docs/geometry.md).
 See docs/geometry.md.
 """
 from __future__ import annotations
