@@ -95,6 +95,7 @@ class PlannerTrack:
     keypoints2d: np.ndarray
     keypoint_conf: np.ndarray
     body_offsets: Optional[np.ndarray] = None
+    velocity_cov: Optional[np.ndarray] = None      # (3,3) (m/s)² of ``velocity``, when the smoother gives one
 
 
 @dataclass
@@ -112,7 +113,8 @@ class PlannerFrame:
 
 
 def planner_frame(people, velocities, stamp: float, camera_frame: str, image_size, transform=None,
-                  world_frame: str = "", fallback: str = "", offsets_stride: int = 0) -> PlannerFrame:
+                  world_frame: str = "", fallback: str = "", offsets_stride: int = 0,
+                  velocity_covs=None) -> PlannerFrame:
     """Summarise the published people. ``people``: [(TrackView, BodyEstimate camera frame)];
     ``velocities``: track_id → (3,) m/s in the world (when ``transform`` is given) or camera
     frame, or None. ``transform``: camera → world RigidTransform at the stamp, or None (camera
@@ -138,5 +140,6 @@ def planner_frame(people, velocities, stamp: float, camera_frame: str, image_siz
             confirmed=int(view.state) != 0, position=t.apply(root_cam),
             velocity=None if vel is None else np.asarray(vel, dtype=np.float64).reshape(3),
             reliability=reliability, box=np.asarray(view.box, dtype=np.float64).reshape(4),
-            keypoints2d=kp, keypoint_conf=conf, body_offsets=offsets))
+            keypoints2d=kp, keypoint_conf=conf, body_offsets=offsets,
+            velocity_cov=None if vel is None else (velocity_covs or {}).get(view.track_id)))
     return out

@@ -116,6 +116,7 @@ class FrameProcessor:
         self._velocity: Dict[int, Optional[np.ndarray]] = {}
         self._shown: set = set()                       # track_ids published in the last frame
         self._smooth_frame: Optional[str] = None   # frame the smoother state is in
+        self._velocity_cov: Dict[int, np.ndarray] = {}   # (3,3) (m/s)² from the batched smoother
         self._dropped_by_reset: List[int] = []   # their markers are deleted with the next frame
         self.warned_distortion = False
         self._warned_fallback: set = set()     # frame_ids told about fallback intrinsics
@@ -188,7 +189,8 @@ class FrameProcessor:
         if self.smoother is None or not bodies:
             return bodies
         if hasattr(self.smoother, "update_estimates"):    # the batched smoother (issue 10)
-            rotmats, transl, betas, velocity, valid = self._smooth_batched(fresh, stamp, world_transform)
+            rotmats, transl, betas, velocity, valid, cov = self._smooth_batched(fresh, stamp, world_transform)
+            self._velocity_cov.update((view.track_id, c) for (view, _), c in zip(fresh, cov))
         else:
             inputs = bodies if world_transform is None else [estimate_in_frame(b, world_transform) for b in bodies]
             smoothed = [self.smoother.smooth_estimate(view.track_id, stamp, body)
@@ -208,7 +210,8 @@ class FrameProcessor:
     def _smooth_batched(self, fresh, stamp: float, world_transform):
         """BodySmoother.update for all people at once; in ``world_transform``'s frame when
         given (viewing rays turned with it), results mapped back into the camera frame.
-        Returns (rotmats, transl, betas, velocity, velocity_valid), velocity in the smoothing frame."""
+        Returns (rotmats, transl, betas, velocity, velocity_valid, velocity_cov), the last two
+        in the smoothing frame."""
         bodies = [body for _, body in fresh]
         ids = [view.track_id for view, _ in fresh]
         rotmats, transl = np.stack([b.rotmats for b in bodies]), np.stack([b.transl for b in bodies])
@@ -225,7 +228,7 @@ class FrameProcessor:
         rotmats, transl = out.rotmats, out.transl
         if world_transform is not None:
             rotmats, transl = move_smpl_params(world_transform.inverse(), rotmats, transl, j0)
-        return rotmats, transl, out.betas, out.velocity, out.velocity_valid
+        return rotmats, transl, out.betas, out.velocity, out.velocity_valid, out.velocity_cov
 
     # ------------------------------------------------------------------------------------
     def process(self, image_msg, info, want_markers: bool = True, want_debug: bool = False,
@@ -321,8 +324,10 @@ class FrameProcessor:
         array = smpl_body_array_msg(header, body_msgs, (width, height), intrinsics, self.smpl_model,
                                     self.estimator_name, 0.0, 0)
         outputs = FrameOutputs(array, people=len(people), tracks_removed=removed, warnings=warnings)
+        self._velocity_cov = {tid: c for tid, c in self._velocity_cov.items() if self._velocity.get(tid) is not None}
         outputs.planner = planner_frame(people, self._velocity, stamp, header.frame_id, (width, height),
-                                        world_transform, world_frame, world_fallback, planner_offsets)
+                                        world_transform, world_frame, world_fallback, planner_offsets,
+                                        velocity_covs=self._velocity_cov)
         if s.publish_tf:
             for view, body in people:
                 outputs.transforms += body_transforms(body, view.body_id, header, prefix=s.tf_prefix,

@@ -44,7 +44,8 @@ class PlannerHooks:
     def forecast_params(self) -> ForecastParams:
         p = self.node.p
         return ForecastParams(horizon=float(p("forecast.horizon")), step=float(p("forecast.step")),
-                              still_speed=float(p("forecast.still_speed")))
+                              still_speed=float(p("forecast.still_speed")),
+                              still_sigmas=float(p("forecast.still_sigmas")))
 
     def world(self, camera_frame: str, stamp: float) -> dict:
         """Keyword arguments for ``FrameProcessor.process`` for an image of ``camera_frame``

@@ -221,7 +221,8 @@ class PlannerOutputs:
 
         fixed = frame.frame_id != frame.camera_frame
         params = replace(self.params, up=(0.0, 0.0, 1.0) if fixed else None)
-        return [forecast_root(frame.stamp, t.position, t.velocity, params, t.velocity is not None) for t in tracks]
+        return [forecast_root(frame.stamp, t.position, t.velocity, params, t.velocity is not None, t.velocity_cov)
+                for t in tracks]
 
     def publish(self, frame: PlannerFrame) -> None:
         header = Header(frame_id=frame.frame_id, stamp=stamp_msg(frame.stamp))

@@ -24,6 +24,7 @@ body will be, not its future pose.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -33,7 +34,9 @@ import numpy as np
 @dataclass(frozen=True)
 class ForecastParams:
     """horizon, step: s. position_sigma: m; velocity_sigma: m/s; accel_sigma: m/s^1.5
-    (white-acceleration density); still_speed: m/s (0 = off); damping: 1/s (0 = constant
+    (white-acceleration density); still_speed: m/s (0 = off); still_sigmas: a speed below
+    this many standard deviations of its own estimate (the smoother's velocity covariance along
+    the velocity) counts as standing (0 = off); damping: 1/s (0 = constant
     velocity); up: (3,) unit vector of the fixed frame's up axis, or None (camera frame)."""
 
     horizon: float = 1.5
@@ -42,6 +45,7 @@ class ForecastParams:
     velocity_sigma: float = 0.15
     accel_sigma: float = 0.8
     still_speed: float = 0.4
+    still_sigmas: float = 1.5
     damping: float = 0.0
     up: Optional[Sequence[float]] = None
 
@@ -94,15 +98,21 @@ def forecast_sigma(times: np.ndarray, p: ForecastParams) -> np.ndarray:
 
 
 def forecast_root(stamp: float, position, velocity, params: ForecastParams,
-                  velocity_valid: bool = True) -> Forecast:
+                  velocity_valid: bool = True, velocity_cov=None) -> Forecast:
     """Forecast from one track's smoothed root ``position`` (3,) m and ``velocity`` (3,) m/s at
-    ``stamp`` s. Without a valid velocity (a track's first frame) the person is forecast
-    standing, with the same growing uncertainty."""
+    ``stamp`` s (``velocity_cov`` (3,3) (m/s)², the smoother's, for ``still_sigmas``). Without
+    a valid velocity (a track's first frame) the person is forecast standing, with the same
+    growing uncertainty."""
     p = params
     times = p.times()
     v = planar_velocity(velocity, p.up) if velocity_valid and velocity is not None else np.zeros(3)
-    if not np.all(np.isfinite(v)) or np.linalg.norm(v) < p.still_speed:
+    speed = float(np.linalg.norm(v))
+    if not np.all(np.isfinite(v)) or speed < p.still_speed:
         v = np.zeros(3)
+    elif p.still_sigmas > 0 and velocity_cov is not None and speed > 0:
+        u = v / speed
+        if speed < p.still_sigmas * math.sqrt(max(float(u @ np.asarray(velocity_cov) @ u), 0.0)):
+            v = np.zeros(3)
     p0 = np.asarray(position, dtype=np.float64).reshape(3)
     return Forecast(float(stamp), times, p0 + displacement(times, v, p.damping), forecast_sigma(times, p), v)
 

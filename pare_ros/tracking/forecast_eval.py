@@ -77,7 +77,7 @@ def scenes() -> Dict[str, Dict[str, MotionScene]]:
 
 def track_scene(scene: MotionScene, duration: float, seed: int):
     """Smoothed world-frame root track of person 1: list of (stamp, position (3,), velocity (3,),
-    velocity_valid) and the truth function t → (3,) root."""
+    velocity_valid, velocity_cov (3,3) or None) and the truth function t → (3,) root."""
     frames = scene.frames(RATE, duration, DetectorModel(box_noise=0.0))
     rng = np.random.default_rng(seed)
     noise = EstimateNoise()
@@ -95,10 +95,11 @@ def track_scene(scene: MotionScene, duration: float, seed: int):
         if hasattr(smoother, "update"):       # the batched smoother (rays: camera → person, world axes)
             out = smoother.update([1], f.stamp, rotmats[None], transl[None], betas[None],
                                   camera_to_person=(transl - pose.translation)[None])
-            track.append((f.stamp, out.transl[0], out.velocity[0], bool(out.velocity_valid[0])))
+            track.append((f.stamp, out.transl[0], out.velocity[0], bool(out.velocity_valid[0]),
+                          out.velocity_cov[0]))
         else:
             sm = smoother.smooth(1, f.stamp, rotmats, np.zeros((24, 3)) + transl, transl, betas)
-            track.append((f.stamp, sm.transl, sm.root_velocity, sm.velocity_valid))
+            track.append((f.stamp, sm.transl, sm.root_velocity, sm.velocity_valid, None))
     walker = scene.walkers[0]
     keys = np.array(walker.path.keys)            # (t, x, y, yaw) keyframes, linear in between
     height = ROOT_HEIGHT * walker.height / 1.75
@@ -125,11 +126,11 @@ def evaluate(models: Dict[str, ForecastParams], seeds: Sequence[int] = (0, 1, 2)
             end = walker.path.end[0]
             for seed in seeds:
                 track, truth = track_scene(scene, end, seed)
-                for stamp, pos, vel, valid in track:
+                for stamp, pos, vel, valid, cov in track:
                     if stamp - track[0][0] < WARMUP - 1e-9:
                         continue
                     for name, params in models.items():
-                        fc = forecast_root(stamp, pos, vel, params, valid)
+                        fc = forecast_root(stamp, pos, vel, params, valid, cov)
                         for h in horizons:
                             if stamp + h > end + 1e-9:
                                 continue
@@ -146,9 +147,10 @@ def evaluate(models: Dict[str, ForecastParams], seeds: Sequence[int] = (0, 1, 2)
 def default_models(base: ForecastParams = ForecastParams(up=UP)) -> Dict[str, ForecastParams]:
     return {
         "zero velocity": zero_velocity(base),
-        "constant velocity": replace(base, still_speed=0.0),
-        "CV + 0.4 m/s dead band (node default)": base,
-        "CV + dead band, damped 0.3/s": replace(base, damping=0.3),
+        "constant velocity": replace(base, still_speed=0.0, still_sigmas=0.0),
+        "CV + 0.4 m/s dead band": replace(base, still_sigmas=0.0),
+        "CV + dead band + 1.5σ test (node default)": base,
+        "node default, damped 0.3/s": replace(base, damping=0.3),
     }
 
 
