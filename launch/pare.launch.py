@@ -27,9 +27,11 @@ OVERRIDES = {
     "model_dir": "model.dir",
     "image_transport": "image_transport",
     "publish_debug_image": "publish_debug_image",
+    "world_frame": "world_frame",
 }
 #: the RViz config's (absolute, un-namespaced) topics of the node.
-RVIZ_TOPICS = ("/pare_node/markers", "/pare_node/debug_image", "/pare_node/body_points")
+RVIZ_TOPICS = ("/pare_node/markers", "/pare_node/debug_image", "/pare_node/body_points",
+               "/pare_node/planner_markers", "/pare_node/forecast_points")
 BOOLEAN = {"publish_debug_image"}
 
 
@@ -69,7 +71,10 @@ def _launch_nodes(context):
             package="rviz2",
             executable="rviz2",
             name="rviz2",
-            arguments=["-d", os.path.join(share, "rviz", "pare.rviz"), "-f", value("rviz_fixed_frame")],
+            # RViz's fixed frame: the tracking frame when one is set (people, velocity arrows and
+            # forecast paths are published in it), else the camera's optical frame.
+            arguments=["-d", os.path.join(share, "rviz", "pare.rviz"), "-f",
+                       value("rviz_fixed_frame") or value("world_frame") or "camera_color_optical_frame"],
             parameters=[{"use_sim_time": use_sim_time}],
             # pare.rviz names the un-namespaced topics; follow the node into its namespace.
             remappings=[(topic, namespace + topic) for topic in RVIZ_TOPICS] if namespace else [],
@@ -105,8 +110,11 @@ def generate_launch_description():
         DeclareLaunchArgument("use_sim_time", default_value="false",
                               description="use /clock (bag replay)"),
         DeclareLaunchArgument("use_rviz", default_value="false", description="start RViz"),
-        DeclareLaunchArgument("rviz_fixed_frame", default_value="camera_color_optical_frame",
-                              description="RViz fixed frame (the camera's optical frame)"),
+        DeclareLaunchArgument("world_frame", default_value="",
+                              description="fixed frame to track people in (odom, map; world_frame)"),
+        DeclareLaunchArgument("rviz_fixed_frame", default_value="",
+                              description="RViz fixed frame (default: world_frame if set, else "
+                              "camera_color_optical_frame)"),
         DeclareLaunchArgument("log_level", default_value="info",
                               description="node log level (debug | info | warn | error)"),
     ]

@@ -90,7 +90,9 @@ def test_rviz_follows_the_node_into_its_namespace(launch_module):
     assert dict(rviz["remappings"]) == {
         "/pare_node/markers": "/front/pare_node/markers",
         "/pare_node/debug_image": "/front/pare_node/debug_image",
-        "/pare_node/body_points": "/front/pare_node/body_points"}
+        "/pare_node/body_points": "/front/pare_node/body_points",
+        "/pare_node/planner_markers": "/front/pare_node/planner_markers",
+        "/pare_node/forecast_points": "/front/pare_node/forecast_points"}
     _, (_, plain) = _launch(launch_module, use_rviz="true")
     assert plain["remappings"] == []
 
