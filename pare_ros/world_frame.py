@@ -78,7 +78,7 @@ class PlannerTrack:
 
     position (3,) m: root (mid-hips) in ``PlannerFrame.frame_id``; velocity (3,) m/s there, or
     None before the smoother has two estimates; reliability [0,1]: detection score × mean part
-    visibility (0 while coasting); confirmed: CONFIRMED or COASTING (not TENTATIVE).
+    visibility (0 while coasting); confirmed: CONFIRMED or COASTING (not TENTATIVE, not LOST).
     box (4,) px xyxy; keypoints2d (49,2) px (PARE's keypoints, OpenPose BODY_25 first);
     keypoint_conf (49,) [0,1]; body_offsets (M,3) m: decimated mesh vertices − root, in the
     frame's axes (for swept regions), or None.
@@ -137,7 +137,7 @@ def planner_frame(people, velocities, stamp: float, camera_frame: str, image_siz
             offsets = t.rotate(np.asarray(body.vertices, dtype=np.float64)[::offsets_stride] - root_cam)
         out.tracks.append(PlannerTrack(
             track_id=int(view.track_id), body_id=str(view.body_id), state=int(view.state),
-            confirmed=int(view.state) != 0, position=t.apply(root_cam),
+            confirmed=int(view.state) in (1, 2), position=t.apply(root_cam),
             velocity=None if vel is None else np.asarray(vel, dtype=np.float64).reshape(3),
             reliability=reliability, box=np.asarray(view.box, dtype=np.float64).reshape(4),
             keypoints2d=kp, keypoint_conf=conf, body_offsets=offsets,

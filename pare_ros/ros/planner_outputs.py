@@ -58,7 +58,7 @@ except ImportError:  # pragma: no cover - depends on the installation
 SKELETON2D_FROM_BODY25 = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 16, 15, 18, 17]
 POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("t", "<f4"), ("sigma", "<f4"),
                         ("track_id", "<u4")])
-STATE_NAMES = {0: "tentative", 1: "confirmed", 2: "coasting"}
+STATE_NAMES = {0: "tentative", 1: "confirmed", 2: "coasting", 3: "lost"}
 
 
 def _reliable(depth: int) -> QoSProfile:
