@@ -284,9 +284,11 @@ def processor(estimator, **settings):
                           ProcessorSettings(**settings), smoother=BodySmoother())
 
 
-def frame(sec: int, width: int = 640, height: int = 480) -> Image:
+def frame(index: int, width: int = 640, height: int = 480) -> Image:
+    """The index-th frame of a 10 Hz camera (the tracker's motion gate expects camera rates)."""
     msg = raw(bytes(width * height), width, height, "mono8", width)
-    msg.header.stamp.sec, msg.header.frame_id = sec, "cam_optical_frame"
+    msg.header.stamp.sec, msg.header.stamp.nanosec = 100 + index // 10, (index % 10) * 100_000_000
+    msg.header.frame_id = "cam_optical_frame"
     return msg
 
 
