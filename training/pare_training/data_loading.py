@@ -206,6 +206,15 @@ def _first_images_exist(ds: HumanDataset, spec: Any, probe: int = 8) -> None:
             f"{spec.image_root} (e.g. {paths[0]}); wrong image_root?")
 
 
+def check_dataset_paths(config: TrainConfig) -> None:
+    """FileNotFoundError naming the entry when a dataset file or image folder is missing
+    (cheap: run before anything slow is loaded)."""
+    for k, spec in enumerate(config.datasets):
+        if not Path(spec.path).is_file():
+            raise FileNotFoundError(f"dataset file not found: {spec.path} (datasets[{k}].path)")
+        _check_image_root(spec)
+
+
 def build_dataset(config: TrainConfig, body_model: BodyModel,
                   log: Optional[BadSampleLog] = None) -> Dataset:
     """Mixed, part-labelled (stage 1) and bad-sample-robust dataset of ``config``.
@@ -215,11 +224,9 @@ def build_dataset(config: TrainConfig, body_model: BodyModel,
     ``log.skipped_datasets`` when ``skip_unreadable_datasets`` (else HumanDataError).
     """
     from .augment import Augmenter
+    check_dataset_paths(config)
     sets, ratios = [], []
     for k, spec in enumerate(config.datasets):
-        if not Path(spec.path).is_file():
-            raise FileNotFoundError(f"dataset file not found: {spec.path} (datasets[{k}].path)")
-        _check_image_root(spec)
         try:
             ds = HumanDataset(spec.path, spec.image_root, trust_pickle=spec.trust_pickle,
                               augment=Augmenter() if config.augment else None,

@@ -36,7 +36,8 @@ from . import distributed as dist_utils
 from .checkpoints import (checkpoint_path, latest_checkpoint, load_checkpoint, load_init_weights,
                           save_checkpoint)
 from .config import TrainConfig, save_config
-from .data_loading import BadSampleLog, GlobalOrderSampler, build_dataset, make_loader, steps_per_epoch
+from .data_loading import (BadSampleLog, GlobalOrderSampler, build_dataset, check_dataset_paths,
+                           make_loader, steps_per_epoch)
 from .losses import LossWeights, StagedLoss, perspective_projection
 from .schedule import make_scheduler
 from .step import make_optimizer
@@ -124,6 +125,7 @@ class _Stage:
         self.precision, self.amp_dtype = resolve_precision(config.precision, self.device)
         self.micro = config.micro_batch(ctx.world_size)
         self.out_dir = Path(config.output_dir)
+        check_dataset_paths(config)                  # fail in seconds, not after loading
         self.body = BodyModel.from_dir(config.model_dir)
         self.bad_log = BadSampleLog()
         self.dataset = build_dataset(config, self.body, self.bad_log)
@@ -228,7 +230,6 @@ def train_stage(config: TrainConfig, ctx: Optional[dist_utils.DistContext] = Non
                 ) -> Dict[str, Any]:
     """Run (or resume) one stage; returns {"step", "epoch", "checkpoint", "last_terms",
     "data_report"} on every rank."""
-    from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
     ctx = ctx or dist_utils.setup(config.device, config.dist_backend)
@@ -254,6 +255,7 @@ def train_stage(config: TrainConfig, ctx: Optional[dist_utils.DistContext] = Non
             "git_commit": _git_commit(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
         if cfg.record_sample_order:
             _truncate_order(order_path, st.step)
+        from torch.utils.tensorboard import SummaryWriter      # rank 0 only: a slow import
         writer = SummaryWriter(str(st.out_dir / "tb"), purge_step=st.step if st.resumed else None)
     ckpt_path, terms = st.resumed, {}
     epoch = st.step // spe

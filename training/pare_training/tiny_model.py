@@ -15,8 +15,11 @@ from pare_ros.network.pare import weak_to_crop_translation
 class _Head(nn.Module):
     def __init__(self, ch: int) -> None:
         super().__init__()
-        self.segm = nn.Conv2d(ch, 25, 1)
-        self.pose_mlp = nn.Linear(ch, 24 * 6)
+        # no bias: a per-part constant cancels in the spatial softmax, so its exact gradient
+        # is 0 without part supervision and Adam would turn float noise into ±lr steps (a
+        # 1-vs-N-process comparison then differs by the sign of that noise)
+        self.segm = nn.Conv2d(ch, 25, 1, bias=False)
+        self.pose_mlp = nn.Linear(ch, 6)              # per part, shared weights
         self.shape_mlp = nn.Linear(ch, 10)
         self.cam_mlp = nn.Linear(ch, 3)         # bias[0] = initial camera scale (as PARE's)
 
@@ -37,13 +40,18 @@ class TinyPARE(nn.Module):
 
     def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         f = self.backbone(images)                                          # [N,C,28,28]
-        segm = nn.functional.interpolate(self.head.segm(f), size=56, mode="bilinear",
-                                         align_corners=False)              # [N,25,56,56]
-        att = torch.softmax(segm[:, 1:].flatten(2), -1).reshape(segm[:, 1:].shape)
-        g = f.mean((2, 3))                                                 # [N,C]
-        pose6d = self.head.pose_mlp(g).reshape(-1, 24, 6)
+        logits = self.head.segm(f)                                         # [N,25,28,28]
+        # part attention pools the features as in PARE, so the segmentation branch is used
+        # (and trained) also without part supervision (DDP needs every parameter in the loss)
+        att = torch.softmax(logits[:, 1:].flatten(2), -1)                  # [N,24,784]
+        parts = att @ f.flatten(2).transpose(1, 2)                         # [N,24,C]
+        pose6d = self.head.pose_mlp(parts)                                 # [N,24,6]
+        g = parts.mean(1)                                                  # [N,C]
         cam = self.head.cam_mlp(g)
+        segm = nn.functional.interpolate(logits, size=56, mode="bilinear", align_corners=False)
+        att56 = nn.functional.interpolate(att.reshape(-1, 24, 28, 28), size=56, mode="bilinear",
+                                          align_corners=False)
         return {"pred_pose": rot6d_to_rotmat(pose6d.reshape(-1, 6)).reshape(-1, 24, 3, 3),
                 "pred_shape": self.head.shape_mlp(g), "pred_cam": cam,
                 "pred_cam_t": weak_to_crop_translation(cam, self.focal_length, self.img_res),
-                "pred_segm_mask": segm, "part_attention": att, "pred_pose_6d": pose6d}
+                "pred_segm_mask": segm, "part_attention": att56, "pred_pose_6d": pose6d}
