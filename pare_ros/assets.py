@@ -32,6 +32,7 @@ class AssetReport:
     gender: str
     missing: List[str] = field(default_factory=list)
     backend: str = ""               # inference backend and why it was chosen
+    model_dir: str = ""             # the model directory searched, and how it was chosen
 
     @property
     def meaningless(self) -> bool:
@@ -39,13 +40,18 @@ class AssetReport:
 
     def banner(self) -> str:
         backend = f"\nbackend: {self.backend}" if self.backend else ""
+        model_dir = f"\nmodel directory: {self.model_dir}" if self.model_dir else ""
         if not self.missing:
-            return f"PARE checkpoint {self.checkpoint}; SMPL ({self.gender}) from {self.smpl_dir}{backend}"
+            return (f"PARE checkpoint {self.checkpoint}; SMPL ({self.gender}) from {self.smpl_dir}"
+                    f"{model_dir}{backend}")
         lines = ["*" * 78,
                  "*  RESULTS ARE MEANINGLESS: running with stand-ins for missing model files.",
                  f"*  network: {self.checkpoint}",
-                 f"*  body model: {self.smpl_dir}",
-                 "*  Provide these files to get real estimates (see model/README.md):"]
+                 f"*  body model: {self.smpl_dir}"]
+        if self.model_dir:
+            lines.append(f"*  model directory: {self.model_dir}")
+        lines += [f"*  Provide these files to get real estimates ({model_files.README_PATH}; another",
+                  f"*  directory: {model_files.HOW_TO_CHOOSE}):"]
         lines += [f"*    - {m}" for m in self.missing]
         lines.append("*" * 78)
         return "\n".join(lines) + backend
@@ -99,6 +105,7 @@ def build_estimator(
     Without ``allow_untrained`` a missing file raises ``model_files.MissingModelFileError``
     naming the expected path and the file's source.
     """
+    model_dir_label = f"{model_files.model_root(model_dir)} ({model_files.model_root_origin(model_dir)})"
     model_dir = Path(model_dir) if model_dir else model_files.default_model_dir()
     missing: List[str] = []
 
@@ -128,6 +135,6 @@ def build_estimator(
         body_model = BodyModel.from_dir(synthetic, gender=gender)
         smpl_label = f"SYNTHETIC SMPL-format model ({synthetic})"
 
-    report = AssetReport(checkpoint_label, smpl_label, gender, missing)
+    report = AssetReport(checkpoint_label, smpl_label, gender, missing, model_dir=model_dir_label)
     estimator = BodyEstimator(network, body_model.to(device), box_scale=box_scale, device=device)
     return estimator, report

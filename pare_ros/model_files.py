@@ -1,8 +1,15 @@
 """Where the model files users bring are expected, what they are and where they come from.
 
-The list lives in ``model/manifest.yaml``. Paths there are relative to a *model root*: an
-explicit directory, else ``$PARE_ROS_MODEL_DIR``, else the repository's ``model/`` folder.
-A missing file raises :class:`MissingModelFileError` naming the exact expected path and source.
+The list lives in ``model/manifest.yaml``. Paths there are relative to a *model directory*:
+
+1. an explicit directory (node parameter ``model.dir``, command-line ``--model-dir``), else
+2. ``$PARE_ROS_MODEL_DIR``, else
+3. the per-user data directory ``$XDG_DATA_HOME/pare_ros/model`` (``~/.local/share/pare_ros/model``).
+
+The third is *the* documented place (model/README.md, docs/install.md): it is the same for a
+source checkout, a colcon install (plain or symlink) and a pip install, and no rebuild, clean
+or re-clone touches it. A missing file raises :class:`MissingModelFileError` naming the exact
+expected path, the file's source and the parameter / option / variable that moves the directory.
 """
 from __future__ import annotations
 
@@ -17,11 +24,17 @@ from typing import Dict, List, Optional, Tuple
 import yaml
 
 ENV_VAR = "PARE_ROS_MODEL_DIR"
+NODE_PARAMETER = "model.dir"
+CLI_OPTION = "--model-dir"
+HOW_TO_CHOOSE = (f"node parameter {NODE_PARAMETER} (ros2 run pare_ros pare_node --ros-args -p "
+                 f"{NODE_PARAMETER}:=DIR, or config/pare.yaml), command-line option {CLI_OPTION} DIR, "
+                 f"or environment variable {ENV_VAR}=DIR")
 
 
-def _installed_model_dir() -> Path:
-    """``model/`` of a source checkout, else of a colcon install (share/pare_ros/model), else
-    of a pip install (<prefix>/share/pare_ros/model)."""
+def _manifest_dir() -> Path:
+    """Where ``manifest.yaml`` and the README are: ``model/`` of a source checkout, else of a
+    colcon install (share/pare_ros/model), else of a pip install (<prefix>/share/pare_ros/model).
+    Only these two files are installed: the model files themselves live in the model directory."""
     checkout = Path(__file__).resolve().parents[1] / "model"
     if (checkout / "manifest.yaml").is_file():
         return checkout
@@ -36,8 +49,16 @@ def _installed_model_dir() -> Path:
     return Path(sys.prefix) / "share" / "pare_ros" / "model"
 
 
-REPO_MODEL_DIR = _installed_model_dir()
-MANIFEST_PATH = REPO_MODEL_DIR / "manifest.yaml"
+MANIFEST_DIR = _manifest_dir()
+MANIFEST_PATH = MANIFEST_DIR / "manifest.yaml"
+README_PATH = MANIFEST_DIR / "README.md"
+
+
+def user_model_dir() -> Path:
+    """The per-user model directory: ``$XDG_DATA_HOME/pare_ros/model``, by default
+    ``~/.local/share/pare_ros/model``."""
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home).expanduser() / "pare_ros" / "model"
 
 
 class MissingModelFileError(FileNotFoundError):
@@ -96,13 +117,22 @@ def entry(key: str) -> ModelFile:
 
 
 def default_model_dir() -> Path:
-    """``$PARE_ROS_MODEL_DIR`` if set, else the repository's ``model/`` directory."""
+    """``$PARE_ROS_MODEL_DIR`` if set, else the per-user directory (:func:`user_model_dir`)."""
     env = os.environ.get(ENV_VAR)
-    return Path(env).expanduser() if env else REPO_MODEL_DIR
+    return Path(env).expanduser() if env else user_model_dir()
 
 
 def model_root(root: str | Path | None = None) -> Path:
     return Path(root).expanduser() if root is not None else default_model_dir()
+
+
+def model_root_origin(root: str | Path | None = None) -> str:
+    """How the model directory was chosen, for messages."""
+    if root is not None:
+        return f"given explicitly ({NODE_PARAMETER} / {CLI_OPTION} / smpl.model_dir)"
+    if os.environ.get(ENV_VAR):
+        return f"from ${ENV_VAR}"
+    return "the default per-user directory, $XDG_DATA_HOME/pare_ros/model"
 
 
 def candidates(key: str, root: str | Path | None = None) -> List[Path]:
@@ -149,8 +179,12 @@ def require(key: str, root: str | Path | None = None) -> Path:
         lines.append("  the official .pkl works as is (chumpy is not needed); `pare-ros convert-smpl "
                      "SRC DST` turns it into an .npz, which is accepted too")
     lines.append(f"  licence: {e.license}")
-    lines.append(f"  model directory: {model_root(root)} (choose another with --model-dir or "
-                 f"${ENV_VAR}); see model/README.md")
+    lines.append(f"  model directory: {model_root(root)} ({model_root_origin(root)})")
+    lines.append(f"  put the file there, or choose another model directory: {HOW_TO_CHOOSE}")
+    if key.startswith("smpl_") or key == "J_regressor_extra":
+        lines.append("  (the body model files alone can come from another directory: node parameter "
+                     "smpl.model_dir, command-line option --smpl-dir)")
+    lines.append(f"  layout and downloads: {README_PATH}")
     raise MissingModelFileError("\n".join(lines))
 
 

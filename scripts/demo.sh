@@ -5,7 +5,8 @@
 #  2. a real ROS 2 graph – camera replaying the photo with CameraInfo, pare_node with
 #     config/pare.yaml, and a bag recorder – leaving out/ros_demo/pare_output_bag (MCAP) and
 #     out/ros_demo/overlays/*.png.
-# Uses the official files in model/ when present; otherwise untrained weights and the
+# Uses the official files in the model directory (~/.local/share/pare_ros/model, or
+# $PARE_ROS_MODEL_DIR; model/README.md) when present; otherwise untrained weights and the
 # synthetic body model, with a loud warning that the results are meaningless.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

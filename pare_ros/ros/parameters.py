@@ -95,7 +95,7 @@ PARAMETERS = (
           "build command, 'auto' = build it at start-up (minutes), 'force' = rebuild at every start",
           choices=("never", "auto", "force")),
     Param("device", "cpu", "torch device for the network and SMPL (cpu, cuda, cuda:1)"),
-    Param("model.dir", "", "model directory (default: $PARE_ROS_MODEL_DIR or the package's model/)"),
+    Param("model.dir", "", "model directory (default: $PARE_ROS_MODEL_DIR, else ~/.local/share/pare_ros/model)"),
     Param("model.checkpoint", "", "PARE .ckpt or mmhuman3d .pth (default: first official one found)"),
     Param("model.config", "", "PARE YAML (default: the checkpoint's companion *_config.yaml)"),
     Param("model.allow_untrained", False, "run with untrained weights and the synthetic body "
