@@ -229,6 +229,27 @@ def test_plausibility_uses_the_image_size_when_camera_info_has_none():
     assert intrinsics_from_camera_info(info_with(fx=6400.0, fy=6400.0)).fx == 6400.0
 
 
+def test_roi_outside_the_sensor_is_implausible():
+    info = info_with()
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 600, 0, 200, 100
+    with pytest.raises(CameraInfoError, match="outside the 640x480 sensor") as err:
+        intrinsics_from_camera_info(info)
+    assert err.value.reason == "implausible_k"
+
+
+def test_no_camera_info_means_no_decoding(estimator, monkeypatch):
+    from pare_ros.ros.frame_processor import FrameError
+
+    def never(*_):
+        raise AssertionError("cv2.imdecode was called")
+
+    monkeypatch.setattr(image_conversion.cv2, "imdecode", never)
+    msg = CompressedImage(format="png", data=png_claiming(4000, 4000))
+    with pytest.raises(FrameError) as err:
+        processor(estimator).process(msg, None, want_markers=False)
+    assert err.value.reason == "missing_camera_info"
+
+
 def test_fallback_intrinsics_from_horizontal_fov():
     # 90° horizontal FOV: tan(45°) = 1, so f = half the width.
     assert fallback_intrinsics(640, 480, 90.0).as_tuple() == pytest.approx((320.0, 320.0, 320.0, 240.0))

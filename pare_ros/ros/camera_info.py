@@ -89,7 +89,7 @@ def intrinsics_from_camera_info(msg, source: str = "K",
             driver) or has a non-finite or non-positive focal length; "implausible_k" when a
             focal length is outside :data:`FOCAL_RANGE` image widths/heights or the principal
             point more than :data:`PRINCIPAL_MARGIN` image sizes outside the image (e.g.
-            fx = 1e300: the 3D placement would overflow).
+            fx = 1e300: the 3D placement would overflow), or a ROI outside the sensor.
         ValueError: for an unknown ``source`` (a configuration error, not bad input).
     """
     m, (fx, fy, cx, cy) = _matrix(msg, source)
@@ -97,6 +97,11 @@ def intrinsics_from_camera_info(msg, source: str = "K",
         what = "all zeros (uncalibrated camera?)" if not any(m) else f"fx={fx} fy={fy} cx={cx} cy={cy}"
         raise CameraInfoError("zero_k", f"camera_info {source} is invalid: {what}")
     sensor = _sensor_size(msg, image_size)
+    if sensor is not None and _roi_active(msg):
+        roi = msg.roi
+        if int(roi.x_offset) + int(roi.width) > sensor[0] or int(roi.y_offset) + int(roi.height) > sensor[1]:
+            raise CameraInfoError("implausible_k", f"camera_info ROI {roi.width}x{roi.height}+{roi.x_offset}+"
+                                  f"{roi.y_offset} lies outside the {sensor[0]}x{sensor[1]} sensor")
     if sensor is not None:
         width, height = sensor
         lo, hi = FOCAL_RANGE

@@ -126,8 +126,13 @@ class FrameProcessor:
     def decode(self, image_msg, info=None) -> np.ndarray:
         """Image or CompressedImage → uint8 RGB [H, W, 3]. Sizes are checked against
         ``settings.image_limits`` and the size ``info`` describes *before* decoding.
-        Raises ImageConversionError (a ValueError with ``reason``)."""
-        expected = expected_image_size(info) if info is not None else None
+        Raises ImageConversionError (a ValueError with ``reason``), FrameError
+        ("missing_camera_info") when ``info`` is None."""
+        if info is None:
+            # Before decoding: a compressed image is only decoded once it is known to be usable
+            # (its size is checked against the CameraInfo's first).
+            raise FrameError("missing_camera_info", "no CameraInfo for this image")
+        expected = expected_image_size(info)
         limits = self.settings.image_limits
         if hasattr(image_msg, "format") and not hasattr(image_msg, "encoding"):
             return compressed_msg_to_rgb(image_msg, limits, expected)

@@ -59,12 +59,12 @@ CHANNELS = {name: e.channels for name, e in ENCODINGS.items()}
 @dataclass(frozen=True)
 class ImageLimits:
     """Image sizes the pipeline accepts. ``max_side`` stays below OpenCV's SHRT_MAX (32767)
-    limit of ``warpAffine``/``remap``; ``max_pixels`` bounds the decoded size (RGB bytes =
-    3 × pixels: 40 M pixels = 120 MB, more than an 8K frame); ``min_side`` and ``max_aspect``
+    limit of ``warpAffine``/``remap``; ``max_pixels`` bounds the decoded size (4096², twice a
+    4K UHD frame: 50 MB of RGB, and as much again for OpenCV's BGR); ``min_side`` and ``max_aspect``
     refuse pictures no person detector or crop can use (e.g. 1×100000)."""
 
     max_side: int = 16384
-    max_pixels: int = 40_000_000
+    max_pixels: int = 4096 * 4096
     min_side: int = 8
     max_aspect: float = 20.0
 

@@ -77,7 +77,7 @@ PARAMETERS = (
           range=(0.0, 1e9)),
     Param("image_limits.max_side", 16384, "px; wider or taller images are refused before decoding "
           "(image_size; OpenCV cannot warp sides above 32767)", dynamic=True, range=(16, 32767)),
-    Param("image_limits.max_pixels", 40000000, "pixels; larger images (or compressed headers "
+    Param("image_limits.max_pixels", 16777216, "pixels (default 4096²); larger images (or compressed headers "
           "claiming more) are refused before decoding (image_size)", dynamic=True,
           range=(256, 1000000000)),
     Param("max_rate", 0.0, "Hz cap on inference; 0 = as fast as possible", dynamic=True,
