@@ -388,3 +388,47 @@ def test_tracked_ids_are_the_confirmed_tracks_and_body_topics_follow(planner_nod
     assert client.spin(lambda: client.node.count_publishers(f"/humans/bodies/{b_id}/roi") == 0, 10)
     assert client.node.count_publishers(f"/humans/bodies/{b_id}/forecast") == 0
     client.end_scene(base + 2.0)
+
+
+def test_builtin_tf_listener_late_joiner_and_interpolation():
+    """TfLookup without tf2_ros: the latched /tf_static reaches a listener created after it was
+    sent (transient local), /tf samples are interpolated at a stamp between them, and a missing
+    frame gives a TransformError naming it within the timeout."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from tf2_msgs.msg import TFMessage
+
+    from pare_ros.ros.tf_lookup import TfLookup
+    from pare_ros.tf_tree import TransformError
+    from ros_harness import DOMAIN_ID
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=DOMAIN_ID)
+    try:
+        pub_node = rclpy.create_node("tf_source", context=context)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(pub_node)
+        client = PlannerClient.__new__(PlannerClient)        # only for its _tf() builder
+        static = pub_node.create_publisher(TFMessage, "/tf_static", QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        dynamic = pub_node.create_publisher(TFMessage, "/tf", QoSProfile(depth=100))
+        static.publish(TFMessage(transforms=[client._tf("base_link", FRAME, 0.0, *STATIC_OPTICAL)]))
+        listen_node = rclpy.create_node("tf_listener", context=context)
+        executor.add_node(listen_node)
+        lookup = TfLookup(listen_node, use_tf2=False)
+        from ros_harness import spin_until
+
+        assert spin_until(executor, lambda: dynamic.get_subscription_count() > 0, 20)
+        for t in (10.0, 10.1):
+            x = 1.0 if t == 10.0 else 2.0
+            dynamic.publish(TFMessage(transforms=[client._tf("odom", "base_link", t, np.eye(3), [x, 0.0, 0.0])]))
+        assert spin_until(executor, lambda: lookup.received >= 3, 20), lookup.received
+        pose = lookup.lookup("odom", FRAME, 10.05, timeout=0.0)
+        np.testing.assert_allclose(pose.translation, [1.5, 0.0, 1.2], atol=1e-9)
+        np.testing.assert_allclose(pose.rotation, STATIC_OPTICAL[0], atol=1e-9)
+        with pytest.raises(TransformError, match="map"):
+            lookup.lookup("map", FRAME, 10.05, timeout=0.02)
+        lookup.destroy()
+    finally:
+        rclpy.try_shutdown(context=context)
