@@ -180,6 +180,18 @@ def test_frame_id_checks_and_override(managed):
         assert _set(client, "camera_frame_id", "").successful
 
 
+def test_detector_rebuilds_apply_between_frames(managed):
+    proc, client = managed
+    for boxes in ("20,20,300,460", TWO_PEOPLE, "340,30,620,470"):
+        assert _set(client, "detector.fixed_boxes", boxes).successful
+    stamp = _frame_with_people(client)
+    assert len(client.bodies_for(stamp)[0].bodies) == 1           # the last setting, whole
+    errors = [kv.value for st in (_status(client, "/inference"), _status(client, "/input"))
+              for kv in st.values if kv.key == "internal_error"]
+    assert errors == ["0"], errors
+    assert _set(client, "detector.fixed_boxes", TWO_PEOPLE).successful
+
+
 def test_reset_tracks_answers_within_100ms_during_a_slow_frame(managed):
     from std_srvs.srv import Trigger
 
