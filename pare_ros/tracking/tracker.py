@@ -29,7 +29,7 @@ matches the prediction is then close again. Stages are ordered (a matching casca
 DeepSORT) because the normalised distance favours uncertain tracks: a lost track with a wide
 gate must not take a detection that a visible track explains.
 
-States (``SmplBody.TRACK_*`` + LOST): TENTATIVE until ``min_hits`` consecutive matches, then
+States (``SmplBody.TRACK_*`` + LOST): TENTATIVE until ``min_hits`` matches, then
 CONFIRMED while matched, COASTING while unmatched for at most ``max_coast`` s (published, box
 = prediction, ``confidence`` decaying as exp(−t/``confidence_tau``)), then LOST (kept for
 re-identification, not published, confidence 0) until ``max_age`` s. Ages are seconds of the
@@ -153,7 +153,7 @@ class Tracker:
     """Args (plain attributes, changeable between updates):
         iou_threshold: IoU that always passes the gate (``tracker.iou_threshold``).
         gate: χ²(4) Mahalanobis gate (13.28 = 99 %; 0 disables it: IoU only).
-        min_hits: consecutive matches before a track is CONFIRMED (``tracker.min_hits``).
+        min_hits: matches before a track is CONFIRMED (``tracker.min_hits``).
         max_coast: s an unmatched confirmed track is published (COASTING) before it is LOST.
         max_age: s an unmatched track is kept (COASTING, then LOST) before deletion
             (``tracker.max_age``).
