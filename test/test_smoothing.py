@@ -216,6 +216,8 @@ def test_coasting_prediction_and_bad_input():
     with pytest.raises(ValueError, match="older"):
         sm.update([3], 0.5, EYE[None], [[0, 0, 3.0]], np.zeros((1, 10)))
     assert 3 in sm and len(sm) == 1
+    empty = sm.update([], 2.0, np.zeros((0, 24, 3, 3)), np.zeros((0, 3)), np.zeros((0, 10)))   # nobody seen
+    assert empty.transl.shape == (0, 3) and empty.axis_angle.shape == (0, 24, 3)
     sm.reset()
     assert 3 not in sm and len(sm) == 0
 

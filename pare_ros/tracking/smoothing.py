@@ -142,7 +142,8 @@ class BodySmoother:
         n = len(ids)
         rot = nearest_rotation(np.asarray(rotmats, dtype=np.float64).reshape(n, 24, 3, 3))
         z = np.asarray(transl, dtype=np.float64).reshape(n, 3)
-        b = np.asarray(betas, dtype=np.float64).reshape(n, -1)
+        b = np.asarray(betas, dtype=np.float64)
+        b = b.reshape(n, b.shape[-1] if b.ndim > 1 else 10)
         ray = z if camera_to_person is None else np.asarray(camera_to_person, dtype=np.float64).reshape(n, 3)
         w = np.ones(n) if weights is None else np.clip(np.asarray(weights, dtype=np.float64).reshape(n), 0, None)
         vis = None if part_visibility is None else np.clip(np.nan_to_num(
@@ -254,8 +255,10 @@ class BodySmoother:
         wsum = a["wsum"][rows]
         k = betas.shape[1]
         mean = np.where(wsum[:, None] > 0, a["bsum"][rows, :k] / np.where(wsum > 0, wsum, 1)[:, None], betas)
+        axis_angle = (Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_rotvec().reshape(-1, 24, 3) if len(rows)
+                      else np.zeros((0, 24, 3)))
         return SmoothedBatch(
-            track_ids=ids, rotmats=rot, axis_angle=Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_rotvec().reshape(-1, 24, 3),
+            track_ids=ids, rotmats=rot, axis_angle=axis_angle,
             transl=a["x"][rows, :3].copy(), betas=mean, velocity=a["x"][rows, 3:].copy(),
             velocity_cov=a["P"][rows, 3:, 3:].copy(), velocity_valid=a["run"][rows] > 1,
             frames=a["frames"][rows].astype(np.int64), held=held)
