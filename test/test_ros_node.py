@@ -167,8 +167,10 @@ def _set_parameter(client: Client, node_name: str, name: str, value: str):
 NODE_PARAMS = {
     "image_qos.reliability": "reliable",
     "model.allow_untrained": True, "detector.kind": "fixed", "detector.fixed_boxes": TWO_PEOPLE,
-    "tracker.min_hits": 1, "tracker.max_age": 0.3, "max_image_age": 0.0, "expected_rate": 1.0,
-    "diagnostics_period": 0.5,
+    # Frames here come 1-3 s apart (CPU inference); a coasting time shorter than that would make
+    # the tracker report a re-found track as LOST (no body) on every other frame.
+    "tracker.min_hits": 1, "tracker.max_age": 5.0, "tracker.max_coast": 5.0, "max_image_age": 0.0,
+    "expected_rate": 1.0, "diagnostics_period": 0.5,
 }
 
 
