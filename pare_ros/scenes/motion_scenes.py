@@ -93,3 +93,10 @@ def turn_scene(angle: float = math.pi / 2, duration: float = 0.5, start: float =
     starting at ``start`` s."""
     path = Path([4.0, 0.0], yaw=math.pi).stop(start).turn(angle, duration).stop(30.0)
     return MotionScene([Walker(1, path, _betas(1))], CAMERA, POSE)
+
+
+def walk_behind_scene(speed: float = 1.4) -> MotionScene:
+    """Person 1 walks across at 6 m behind person 2 standing at 2.5 m: hidden 0.79 s at 1.4 m/s,
+    1.58 s at 0.7 m/s (:func:`hidden_time`). The walk lasts 4.4 m / ``speed``."""
+    walker = Walker(1, Path([6.0, 2.2], yaw=-math.pi / 2).walk(4.4 / speed, speed), _betas(1))
+    return MotionScene([walker, Walker(2, Path([2.5, 0.0], yaw=math.pi).stop(30.0), _betas(2))], CAMERA, POSE)
