@@ -57,3 +57,15 @@ def test_integer_override_for_a_float_parameter_is_declared():
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def test_output_qos_parameters_build_the_publishers_profile():
+    from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
+
+    from pare_ros.ros.node_lifecycle import NodeLifecycle
+
+    profile = NodeLifecycle._qos(None, "best_effort", 3)
+    assert (profile.reliability, profile.depth, profile.durability) == \
+        (ReliabilityPolicy.BEST_EFFORT, 3, DurabilityPolicy.VOLATILE)
+    assert NodeLifecycle._qos(None, "reliable", 10).reliability == ReliabilityPolicy.RELIABLE
+    assert set(BY_NAME["output_qos.reliability"].choices) == {"reliable", "best_effort"}
