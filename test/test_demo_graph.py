@@ -15,7 +15,7 @@ def test_output_bag_has_one_bodies_message_per_replayed_frame(tmp_path, monkeypa
 
     monkeypatch.setenv("ROS_DOMAIN_ID", str(DOMAIN_ID))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    frames = 4
+    frames = 3
     overrides = {"model.allow_untrained": True, "detector.kind": "full_frame", "tracker.min_hits": 1,
                  "max_image_age": 0.0, "image_qos.reliability": "reliable",
                  "model.dir": str(tmp_path / "no_model")}

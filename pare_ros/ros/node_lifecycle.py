@@ -78,6 +78,8 @@ class NodeLifecycle:
         result = super().on_activate(state)        # enables the lifecycle publishers
         if result == SUCCESS:
             result = self._transition("activate", self._init_subscriptions)
+            if result != SUCCESS:
+                super().on_deactivate(state)       # back to inactive: publishers off again
         if result == SUCCESS:
             self.lifecycle_state = "active"
         return result
