@@ -14,9 +14,11 @@ the optical axis of a camera looking through the crop centre — and a weak-pers
 2. **Root placement.** The pelvis lies on the ray through the pixel where PARE's camera puts it,
    at the distance where the real camera's local scale (area scale of the pinhole projection
    at that ray, ``sqrt(fx·fy)/(r·d_z^1.5)`` px/m) equals PARE's ``side·s/2``.
-3. **Refinement** (optional, on by default in the estimator): the translation that makes the
-   corrected 3D keypoints project, with the real intrinsics, onto PARE's own 2D keypoints
-   (a 3-unknown weighted linear least-squares problem per person, two reweighting passes).
+3. **Refinement** (given the keypoints; on by default in the estimator): the translation that
+   makes the corrected 3D keypoints project, with the real intrinsics, onto PARE's own 2D
+   keypoints (a 3-unknown weighted linear least-squares problem per person, two reweighting
+   passes), then the translation for which PARE's camera model, fitted to the real image of the
+   body, returns PARE's own (s, tx, ty) (three Newton steps on three equations).
 
 :func:`crop_cam_to_translation` is the former pass-through conversion (orientation unchanged,
 depth from the mean focal length), kept for comparison (scripts/geometry_sweep.py).
