@@ -156,3 +156,29 @@ def test_message_builders(body_model):
     assert cloud.width == len(fc.times) and cloud.point_step == 24
     markers = planner_markers(header, [track], [fc], removed=[99])
     assert [m.action for m in markers.markers[:3]] == [2, 2, 2] and len(markers.markers) == 6
+
+
+def test_outputs_without_people_msgs_or_hri_msgs_still_publish_the_rest(body_model, monkeypatch):
+    """A robot without people_msgs (no Jazzy/Kilted release) or hri_msgs: those outputs are
+    skipped with one warning each, the rest (forecast cloud, markers) still works."""
+    import rclpy
+
+    from pare_ros.ros import planner_outputs as po
+    from pare_ros.tracking.forecast import ForecastParams
+
+    monkeypatch.setattr(po, "People", None)
+    monkeypatch.setattr(po, "IdsList", None)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=231)
+    try:
+        node = rclpy.create_node("planner_outputs_test", context=context)
+        outputs = po.PlannerOutputs(node, ForecastParams())
+        assert outputs.people_pub is None and outputs.tracked_pub is None
+        _, frame = _run(_processor(body_model), lambda t: np.array([5.0, 1.0, 0.93]), seconds=0.3)[-1]
+        outputs.publish(frame)                  # nothing raises; no per-body publishers
+        assert outputs._bodies == {}
+        outputs.reset()
+        outputs.destroy()
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
