@@ -34,7 +34,8 @@ def _detections(stamp, boxes):
 
 def test_slow_best_effort_detector_pairs_by_stamp(tmp_path):
     params = {"image_qos.reliability": "reliable", "model.allow_untrained": True, "detector.kind": "topic",
-              "tracker.min_hits": 1, "max_image_age": 0.0, "diagnostics_period": 0.5,
+              "tracker.min_hits": 1, "tracker.max_age": 5.0, "tracker.max_coast": 5.0, "max_image_age": 0.0,
+              "diagnostics_period": 0.5,
               "model.dir": str(tmp_path / "m")}
     proc = NodeProcess("pare_ros.ros.node", params, tmp_path / "log.txt",
                        remaps={"image": "/cam/image", "camera_info": "/cam/camera_info", "detections": "/cam/people"})
