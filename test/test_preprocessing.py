@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pare_ros.camera import Intrinsics, crop_cam_to_translation, project
+from pare_ros.camera import Intrinsics
 from pare_ros.preprocessing import (IMAGENET_MEAN, IMAGENET_STD, as_rgb, box_to_crop, crop_image,
                                     normalize_crops)
 
@@ -73,20 +73,6 @@ def test_colour_orders_and_bad_images():
         as_rgb(np.zeros((4, 4, 3), np.uint8), "yuv422")
     with pytest.raises(ValueError, match="degenerate"):
         box_to_crop(np.array([10, 10, 10, 10]))
-
-
-def test_translation_reprojects_body_origin_onto_weak_perspective_position():
-    """The body origin lands where PARE's crop camera put it, for any intrinsics."""
-    rng = np.random.default_rng(4)
-    k = Intrinsics(fx=610.0, fy=590.0, cx=331.0, cy=236.0)
-    cam = torch.tensor(np.c_[rng.uniform(0.5, 1.2, 20), rng.normal(0, 0.2, (20, 2))], dtype=torch.float64)
-    centres = torch.tensor(rng.uniform(50, 600, (20, 2)))
-    sides = torch.tensor(rng.uniform(80, 400, 20))
-    t = crop_cam_to_translation(cam, centres, sides, k)
-    weak = centres + (sides * cam[:, 0] / 2)[:, None] * cam[:, 1:]
-    np.testing.assert_allclose(project(t, k).numpy(), weak.numpy(), atol=1e-9)
-    # Depth follows the focal length and the apparent size: z = f̄ / (side·s/2).
-    np.testing.assert_allclose(t[:, 2].numpy(), (600.0 / (sides * cam[:, 0] / 2)).numpy())
 
 
 def test_default_intrinsics_are_centred_60_degrees():
