@@ -380,6 +380,17 @@ def test_no_id_switch_when_people_cross(rate):
         assert row["idf1"] > 0.7, (rate, name, row)
 
 
+def test_a_track_matched_in_every_image_is_never_lost_however_slow_the_images():
+    """A CPU node may process one image every 1-2 s (> max_coast): a person detected in every
+    image stays CONFIRMED (published) instead of going through the LOST probation each time."""
+    frames = ms.walker_scene(speed=0.5).frames(0.7, 7.0, ms.DetectorModel(box_noise=0.02, seed=0))
+    tracker = Tracker(seed=0, min_hits=1)
+    views = [tracker.update(f.det_boxes, f.det_scores, f.stamp, (640, 480)) for f in frames]
+    assert len(frames) == 4 and all(len(v) == 1 for v in views)
+    assert [v[0].state for v in views] == [TrackState.CONFIRMED] * 4
+    assert len({v[0].track_id for v in views}) == 1
+
+
 def test_a_false_positive_does_not_revive_a_lost_track():
     """A LOST track that takes one detection stays unpublished until the next image confirms
     it; an unconfirmed one is undone (the track keeps its earlier motion)."""

@@ -31,9 +31,12 @@ estimate, one frame late. Otherwise the suspect one is discarded. So a one-frame
 moves the output, and a real change that exceeds the gates (a turn faster than the gate per
 frame, a jump after a tracker hand-over) costs exactly one frame of lag.
 
-A track not updated for more than ``gap_reset`` s (a LOST track re-found) restarts its pose
-and translation from the new estimate (its old motion says little by then); betas are kept,
-because the ID, and so the person, is the same. A new track ID always starts fresh.
+Gaps (a LOST track re-found, a slow CPU node) need nothing special: the Kalman covariance
+grows with the time since the last update, so the gate widens and the new estimate gets the
+weight it deserves. Only a track not updated for more than ``gap_reset`` s (3 s: longer than
+the tracker keeps a lost track by default) restarts pose and translation from the new estimate;
+betas are kept, because the ID, and so the person, is the same. A new track ID always starts
+fresh.
 """
 from __future__ import annotations
 
@@ -62,7 +65,7 @@ class SmoothingParams:
     gate: float = 16.27              # χ²(3) 99.9 %: innovation gate of the translation
     rot_gate_deg: float = 60.0       # root rotation change that makes an estimate suspect
     betas_half_life: float = 2.0     # s (10 Hz: ~60 estimates averaged; a wrong shape fades to 3 % in 10 s)
-    gap_reset: float = 1.0           # s without an update → the pose restarts
+    gap_reset: float = 3.0           # s without an update → the pose restarts (> tracker max_age)
 
 
 @dataclass

@@ -220,7 +220,10 @@ class Tracker:
 
         high = [i for i in range(len(boxes)) if scores[i] >= self.high_score]
         low = [i for i in range(len(boxes)) if self.low_score <= scores[i] < self.high_score]
-        lost = [t for t in self._tracks if t.confirmed and stamp - t.last_update > self.max_coast]
+        # LOST = missed at least one image *and* unmatched for more than max_coast: a track
+        # matched in every image stays visible however far apart the images are (a CPU node
+        # at 0.5 Hz), so its detections never go through the probation of a re-found track.
+        lost = [t for t in self._tracks if t.confirmed and t.coasting and stamp - t.last_update > self.max_coast]
         visible = [t for t in self._tracks if t.confirmed and t not in lost]
         tentative = [t for t in self._tracks if not t.confirmed]
 
