@@ -109,6 +109,8 @@ class PlannerClient:
         from tf2_msgs.msg import TFMessage
 
         stamp = self.t0 + t
+        # Never more than 0.5 s ahead of the wall clock: the node rejects far-future stamps.
+        self.spin(lambda: time.time() >= stamp - 0.5, 30)
         rot, trans = robot_pose(t - self.scene_start, still_robot)
         if tf:   # base pose = camera pose without the static optical rotation and mast
             base_rot = rot @ STATIC_OPTICAL[0].T

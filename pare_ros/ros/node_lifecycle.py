@@ -93,6 +93,8 @@ class NodeLifecycle:
             with self._slot_lock:
                 self._slot = None
             self._delete_markers()
+            if getattr(self, "planner", None) is not None:
+                self.planner.reset()     # empty /humans/bodies/tracked, per-body topics removed
         result = self._transition("deactivate", deactivate)
         self.lifecycle_state = "inactive"
         return super().on_deactivate(state) if result == SUCCESS else result
