@@ -18,7 +18,7 @@ import torch
 
 from .camera import Intrinsics, crop_to_camera, pare_crop_projection, project
 from .geometry import rotmat_to_axis_angle
-from .preprocessing import CROP_SIZE, Crop, as_rgb, box_to_crop, crop_image, normalize_crops
+from .preprocessing import CROP_SIZE, Crop, as_rgb, box_to_crop, crops_to_input
 from .visibility import part_visibility
 
 # A backend maps a normalised crop batch [N,3,224,224] to PARE's output dict
@@ -33,9 +33,9 @@ class BodyEstimate:
     Shapes: betas (10,), rotmats (24,3,3), axis_angle (24,3) (root first: the camera-frame
     global orientation, i.e. PARE's crop-frame one turned onto the crop's ray; then each joint
     relative to its parent), transl (3,) smplx translation, joints3d (24,3) SMPL joints, keypoints3d
-    (49,3) PARE's joint set, joints2d (24,2), keypoints2d (49,2), vertices (6890,3),
+    (49,3) PARE's joint set, joints2d (24,2), keypoints2d (49,2), vertices (6890,3) or None,
     rest_joints (24,3) shaped rest-pose joints (for forward kinematics), part_attention
-    (24,56,56), part_segm_logits (25,56,56), part_visibility (24,).
+    (24,56,56) or None, part_segm_logits (25,56,56) or None, part_visibility (24,).
     """
 
     box: np.ndarray
@@ -107,8 +107,15 @@ class BodyEstimator:
         intrinsics: Optional[Intrinsics] = None,
         color_order: str = "rgb",
         scores: Optional[Sequence[float]] = None,
+        vertices: bool = True,
+        part_maps: bool = True,
     ) -> Estimates:
-        """Estimate bodies in ``image`` for the given boxes [P,4] (x_min, y_min, x_max, y_max)."""
+        """Estimate bodies in ``image`` for the given boxes [P,4] (x_min, y_min, x_max, y_max).
+
+        ``vertices=False`` skips the mesh (``BodyEstimate.vertices`` None; joints and keypoints
+        from :meth:`BodyModel.forward`'s mesh-free path); ``part_maps=False`` leaves
+        ``part_attention``/``part_segm_logits`` None (visibility is computed either way): what
+        the node asks for when nobody needs them, to keep them off the host."""
         timings: Dict[str, float] = {}
         t0 = time.perf_counter()
         rgb = as_rgb(image, color_order)
@@ -129,7 +136,7 @@ class BodyEstimator:
 
             batch = crop_batch(torch.from_numpy(rgb).to(self.device, non_blocking=True), crops)
         else:
-            batch = normalize_crops(np.stack([crop_image(rgb, c) for c in crops])).to(self.device)
+            batch = crops_to_input(rgb, crops).to(self.device)
         self._sync()
         timings["crop"] = time.perf_counter() - t0
 
@@ -144,7 +151,7 @@ class BodyEstimator:
 
         t = time.perf_counter()
         rotmats, cam = rotmats.to(self.device), cam.to(self.device)
-        smpl = self.body_model(rotmats, betas.to(self.device))          # crop-frame root
+        smpl = self.body_model(rotmats, betas.to(self.device), vertices=vertices)   # crop-frame root
         centres = torch.tensor([[c.cx, c.cy] for c in crops], dtype=torch.float32, device=self.device)
         sides = torch.tensor([c.side for c in crops], dtype=torch.float32, device=self.device)
         placement = crop_to_camera(
@@ -155,19 +162,22 @@ class BodyEstimator:
         transl = placement.transl
         joints = placement.apply(smpl.joints)
         keypoints = placement.apply(smpl.joints49)
-        vertices = placement.apply(smpl.vertices)
+        mesh = placement.apply(smpl.vertices) if vertices else None
         self._sync()
         timings["smpl"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        visibility = part_visibility(segm)
-        attention = segm[:, 1:].flatten(2).softmax(-1).reshape_as(segm[:, 1:])
         result = dict(
             rotmats=rotmats, axis_angle=rotmat_to_axis_angle(rotmats), betas=betas, cam=cam,
-            transl=transl, joints=joints, keypoints=keypoints, vertices=vertices,
+            transl=transl, joints=joints, keypoints=keypoints,
             joints2d=project(joints, intrinsics), keypoints2d=project(keypoints, intrinsics),
-            rest=smpl.rest_joints, attention=attention, segm=segm, visibility=visibility,
+            rest=smpl.rest_joints, visibility=part_visibility(segm),
         )
+        if mesh is not None:
+            result["vertices"] = mesh
+        if part_maps:
+            result["attention"] = segm[:, 1:].flatten(2).softmax(-1).reshape_as(segm[:, 1:])
+            result["segm"] = segm
         host = _to_host(result)
         bodies = [
             BodyEstimate(
@@ -175,8 +185,9 @@ class BodyEstimator:
                 betas=host["betas"][i], rotmats=host["rotmats"][i], axis_angle=host["axis_angle"][i],
                 transl=host["transl"][i], joints3d=host["joints"][i], keypoints3d=host["keypoints"][i],
                 joints2d=host["joints2d"][i], keypoints2d=host["keypoints2d"][i],
-                vertices=host["vertices"][i], rest_joints=host["rest"][i],
-                part_attention=host["attention"][i], part_segm_logits=host["segm"][i],
+                vertices=host["vertices"][i] if mesh is not None else None, rest_joints=host["rest"][i],
+                part_attention=host["attention"][i] if part_maps else None,
+                part_segm_logits=host["segm"][i] if part_maps else None,
                 part_visibility=host["visibility"][i], truncation=crops[i].truncation(width, height),
             )
             for i in range(len(crops))
@@ -205,11 +216,13 @@ def _to_host(arrays: Dict[str, torch.Tensor]) -> Dict[str, np.ndarray]:
 
 @torch.inference_mode()
 def rebuild_bodies(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate], rotmats: np.ndarray,
-                   betas: np.ndarray, transl: np.ndarray, intrinsics: Intrinsics) -> List[BodyEstimate]:
+                   betas: np.ndarray, transl: np.ndarray, intrinsics: Intrinsics,
+                   vertices: bool = True) -> List[BodyEstimate]:
     """Copies of ``bodies`` with new SMPL parameters (e.g. temporally smoothed) and every 3D/2D
     field recomputed by SMPL from them, so joints, mesh and joint rotations stay consistent.
 
-    rotmats [P,24,3,3], betas [P,10], transl [P,3] (camera optical frame, m).
+    rotmats [P,24,3,3], betas [P,10], transl [P,3] (camera optical frame, m). ``vertices``
+    False: no mesh (``vertices`` None; the joints-only SMPL path, equal to 1e-6).
     """
     if not bodies:
         return []
@@ -217,15 +230,36 @@ def rebuild_bodies(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate], 
     r = torch.as_tensor(np.asarray(rotmats), dtype=torch.float32, device=device)
     b = torch.as_tensor(np.asarray(betas), dtype=torch.float32, device=device)
     t = torch.as_tensor(np.asarray(transl), dtype=torch.float32, device=device)
-    smpl = body_model(r, b)
+    smpl = body_model(r, b, vertices=vertices)
     joints = smpl.joints + t[:, None]
     keypoints = smpl.joints49 + t[:, None]
-    host = {k: v.cpu().numpy() for k, v in dict(
+    fields = dict(
         rotmats=r, axis_angle=rotmat_to_axis_angle(r), betas=b, transl=t, joints3d=joints,
-        keypoints3d=keypoints, vertices=smpl.vertices + t[:, None], rest_joints=smpl.rest_joints,
-        joints2d=project(joints, intrinsics), keypoints2d=project(keypoints, intrinsics)).items()}
-    return [dataclasses.replace(body, **{k: v[i] for k, v in host.items()})
+        keypoints3d=keypoints, rest_joints=smpl.rest_joints,
+        joints2d=project(joints, intrinsics), keypoints2d=project(keypoints, intrinsics))
+    if vertices:
+        fields["vertices"] = smpl.vertices + t[:, None]
+    host = _to_host(fields)
+    none = {} if vertices else {"vertices": None}
+    return [dataclasses.replace(body, **{k: v[i] for k, v in host.items()}, **none)
             for i, body in enumerate(bodies)]
+
+
+@torch.inference_mode()
+def with_vertices(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate]) -> List[BodyEstimate]:
+    """``bodies`` with their mesh: SMPL on each body's own (rotmats, betas, transl) for those
+    whose ``vertices`` is None (e.g. a coasting track's estimate from a frame without mesh
+    subscribers); every other field is kept as it is."""
+    missing = [i for i, body in enumerate(bodies) if body.vertices is None]
+    out = list(bodies)
+    if missing:
+        device = next(body_model.buffers()).device
+        r, b, t = (torch.as_tensor(np.stack([np.asarray(getattr(bodies[i], name)) for i in missing]),
+                                   dtype=torch.float32, device=device) for name in ("rotmats", "betas", "transl"))
+        mesh = (body_model(r, b).vertices + t[:, None]).cpu().numpy()
+        for k, i in enumerate(missing):
+            out[i] = dataclasses.replace(bodies[i], vertices=mesh[k])
+    return out
 
 
 def weak_perspective_keypoints(body: BodyEstimate, points_crop: np.ndarray) -> np.ndarray:

@@ -14,10 +14,10 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..camera import Intrinsics
-from ..estimator import rebuild_bodies
+from ..estimator import rebuild_bodies, with_vertices
 from ..overlay import render_overlay
 from ..world_frame import estimate_in_frame, move_smpl_params, planner_frame, smoothed_from_frame
-from .body_messages import smpl_body_array_msg, smpl_body_msg
+from .body_messages import smpl_body_array_msg, smpl_body_msgs
 from .body_points import body_points_msg
 from .camera_info import (CameraInfoError, check_image_size, distortion_warning, expected_image_size,
                           fallback_intrinsics, fallback_warning, intrinsics_from_camera_info,
@@ -25,7 +25,7 @@ from .camera_info import (CameraInfoError, check_image_size, distortion_warning,
 from .image_conversion import (DEFAULT_LIMITS, ImageLimits, compressed_msg_to_rgb, image_msg_to_rgb,
                                rgb_to_image_msg)
 from .markers import body_marker_bundle, delete_markers, MarkerBundle
-from .tf_frames import body_transforms
+from .tf_frames import bodies_transforms
 
 
 @dataclass
@@ -75,6 +75,17 @@ class FrameError(ValueError):
         self.reason = reason
 
 
+def _accepts(function, names) -> bool:
+    """Whether ``function`` takes all keyword arguments ``names``."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return all(name in parameters for name in names)
+
+
 def stamp_seconds(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
@@ -111,6 +122,9 @@ class FrameProcessor:
         self.faces = body_model.faces
         self.parents = body_model.parents
         self.vertex_parts = body_model.vertex_parts
+        # BodyEstimator can skip the mesh and the part maps; stand-ins (tests, benchmarks) may
+        # not. Checked per estimator object (callers may swap it after construction).
+        self._fast_estimates = (None, False)
         self._last_mesh_time = -np.inf
         self._last_estimate: Dict[int, object] = {}   # track_id → BodyEstimate (for coasting)
         self._velocity: Dict[int, Optional[np.ndarray]] = {}
@@ -185,7 +199,8 @@ class FrameProcessor:
         if self.smoother is not None:
             self.smoother.reset()
 
-    def _smooth(self, fresh, stamp: float, intrinsics: Intrinsics, world_transform=None) -> list:
+    def _smooth(self, fresh, stamp: float, intrinsics: Intrinsics, world_transform=None,
+                vertices: bool = True) -> list:
         """Temporal smoothing of the matched people; SMPL is re-run on the smoothed
         parameters so that joints, TF frames and mesh stay exactly consistent. With
         ``world_transform`` (camera → fixed frame at the stamp) smoothing and velocity happen in
@@ -207,7 +222,9 @@ class FrameProcessor:
             betas = np.stack([sm.betas for sm in smoothed])
             velocity = [sm.root_velocity for sm in smoothed]
             valid = [sm.velocity_valid for sm in smoothed]
-        rebuilt = rebuild_bodies(self.estimator.body_model, bodies, rotmats, betas, transl, intrinsics)
+        # The frame's one SMPL evaluation on the final parameters (the estimator's was mesh-free).
+        rebuilt = rebuild_bodies(self.estimator.body_model, bodies, rotmats, betas, transl, intrinsics,
+                                 vertices=vertices)
         for (view, _), v, ok in zip(fresh, velocity, valid):
             self._velocity[view.track_id] = np.asarray(v, dtype=np.float64) if ok else None
         return rebuilt
@@ -271,8 +288,19 @@ class FrameProcessor:
         tracks = self.tracker.update(detections.boxes, detections.scores, stamp, image_size=(width, height))
         timings["track"] = time.perf_counter() - t
         matched = sorted({view.detection_index for view in tracks if view.detection_index is not None})
+        # The mesh is computed only for a frame that publishes it (mesh markers due, body
+        # points, vertices in SmplBody, debug image, planner body offsets); without a smoother
+        # the estimator's SMPL run is the frame's only one, else the smoothed parameters' is.
+        now = time.monotonic() if now is None else now
+        with_mesh = (s.publish_markers and want_markers and s.markers_mesh
+                     and (now - self._last_mesh_time) >= 1.0 / max(s.markers_max_rate, 1e-6))
+        need_vertices = bool(with_mesh or (s.publish_body_points and want_points) or s.publish_vertices
+                             or (s.publish_debug_image and want_debug) or planner_offsets > 0)
+        if self._fast_estimates[0] is not self.estimator:
+            self._fast_estimates = (self.estimator, _accepts(self.estimator.estimate, ("vertices", "part_maps")))
+        options = dict(vertices=need_vertices and self.smoother is None, part_maps=False)             if self._fast_estimates[1] else {}
         estimates = self.estimator.estimate(rgb, detections.boxes[matched], intrinsics, color_order="rgb",
-                                            scores=detections.scores[matched])
+                                            scores=detections.scores[matched], **options)
         timings.update({k: v for k, v in estimates.timings.items() if k != "total"})
         by_detection = dict(zip(matched, estimates.bodies))
 
@@ -302,7 +330,8 @@ class FrameProcessor:
             if self.smoother is not None:
                 self.smoother.reset()
         self._smooth_frame = smooth_frame
-        for (view, _), body in zip(fresh, self._smooth(fresh, stamp, intrinsics, world_transform)):
+        for (view, _), body in zip(fresh, self._smooth(fresh, stamp, intrinsics, world_transform,
+                                                               vertices=need_vertices)):
             velocity = self._velocity.get(view.track_id)
             if _finite(body) and (velocity is None or np.isfinite(velocity).all()):
                 self._last_estimate[view.track_id] = body
@@ -318,14 +347,19 @@ class FrameProcessor:
         shown = {view.track_id for view, _ in people}
         hidden = [tid for tid in self._shown if tid not in shown and tid not in removed]
         self._shown = shown
+        if need_vertices and any(body.vertices is None for _, body in people):
+            # Coasting tracks' estimates from frames without mesh: SMPL on their own parameters.
+            people = [(view, body) for (view, _), body in
+                      zip(people, with_vertices(self.estimator.body_model, [body for _, body in people]))]
+            self._last_estimate.update((view.track_id, body) for view, body in people)
         timings["smooth"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        body_msgs = [smpl_body_msg(body, track_view=view, publish_rotmats=s.publish_rotmats,
-                                   publish_vertices=s.publish_vertices, image_size=(width, height),
-                                   velocity=self._velocity.get(view.track_id),
+        body_msgs = smpl_body_msgs([body for _, body in people], [view for view, _ in people],
+                                   publish_rotmats=s.publish_rotmats, publish_vertices=s.publish_vertices,
+                                   image_size=(width, height),
+                                   velocities=[self._velocity.get(view.track_id) for view, _ in people],
                                    velocity_frame=smooth_frame)
-                     for view, body in people]
         array = smpl_body_array_msg(header, body_msgs, (width, height), intrinsics, self.smpl_model,
                                     self.estimator_name, 0.0, 0)
         outputs = FrameOutputs(array, people=len(people), tracks_removed=removed, warnings=warnings)
@@ -334,12 +368,10 @@ class FrameProcessor:
                                         world_transform, world_frame, world_fallback, planner_offsets,
                                         velocity_covs=self._velocity_cov)
         if s.publish_tf:
-            for view, body in people:
-                outputs.transforms += body_transforms(body, view.body_id, header, prefix=s.tf_prefix,
-                                                      parents=self.parents, joint_frames=s.joint_frames)
+            outputs.transforms += bodies_transforms([body for _, body in people], [view.body_id for view, _ in people],
+                                                    header, prefix=s.tf_prefix, parents=self.parents,
+                                                    joint_frames=s.joint_frames)
         if s.publish_markers and want_markers:
-            now = time.monotonic() if now is None else now
-            with_mesh = s.markers_mesh and (now - self._last_mesh_time) >= 1.0 / max(s.markers_max_rate, 1e-6)
             bundle = MarkerBundle()
             for tid in removed + hidden:
                 for marker in delete_markers(tid, header):
