@@ -298,7 +298,8 @@ class FrameProcessor:
                              or (s.publish_debug_image and want_debug) or planner_offsets > 0)
         if self._fast_estimates[0] is not self.estimator:
             self._fast_estimates = (self.estimator, _accepts(self.estimator.estimate, ("vertices", "part_maps")))
-        options = dict(vertices=need_vertices and self.smoother is None, part_maps=False)             if self._fast_estimates[1] else {}
+        options = (dict(vertices=need_vertices and self.smoother is None, part_maps=False)
+                   if self._fast_estimates[1] else {})
         estimates = self.estimator.estimate(rgb, detections.boxes[matched], intrinsics, color_order="rgb",
                                             scores=detections.scores[matched], **options)
         timings.update({k: v for k, v in estimates.timings.items() if k != "total"})
