@@ -178,8 +178,10 @@ class TransformTree:
                 raise MissingLinkError(f"the TF tree has a loop through {frame!r}")
         return path
 
-    def lookup(self, target: str, source: str, stamp: float) -> RigidTransform:
-        """``T_target_source`` at ``stamp``: maps points in ``source`` into ``target``."""
+    def lookup(self, target: str, source: str, stamp: float,
+               max_extrapolation: Optional[float] = None) -> RigidTransform:
+        """``T_target_source`` at ``stamp``: maps points in ``source`` into ``target``
+        (``max_extrapolation``: this lookup's limit instead of the tree's; 0 = data only)."""
         target, source = target.lstrip("/"), source.lstrip("/")
         with self._lock:
             if target == source:
@@ -193,16 +195,17 @@ class TransformTree:
                           f"'{source}' belongs to the tree of '{up_source[-1]}', '{target}' to that of "
                           f"'{up_target[-1]}'")
                 raise MissingLinkError(f"no transform from '{source}' to '{target}': {detail}")
-            t_common_source = self._chain(up_source, common, stamp)
-            t_common_target = self._chain(up_target, common, stamp)
+            limit = self.max_extrapolation if max_extrapolation is None else float(max_extrapolation)
+            t_common_source = self._chain(up_source, common, stamp, limit)
+            t_common_target = self._chain(up_target, common, stamp, limit)
         return t_common_target.inverse() @ t_common_source
 
-    def _chain(self, path: List[str], common: str, stamp: float) -> RigidTransform:
+    def _chain(self, path: List[str], common: str, stamp: float, limit: float) -> RigidTransform:
         """T_common_path[0] by composing the edges from path[0] up to ``common``."""
         result = RigidTransform.identity()
         for child in path[:path.index(common)]:
             edge = self._edges[child]
-            result = edge.at(stamp, self.max_extrapolation, child) @ result
+            result = edge.at(stamp, limit, child) @ result
         return result
 
     def latest_common_stamp(self, target: str, source: str) -> Optional[float]:

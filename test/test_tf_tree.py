@@ -81,6 +81,13 @@ def test_bounded_extrapolation_continues_the_motion():
     assert "0.500 s" in str(err.value) and "odom" in str(err.value) and "base_link" in str(err.value)
 
 
+def test_a_lookup_can_refuse_extrapolation():
+    tree = robot_tree(max_extrapolation=0.1)
+    with pytest.raises(ExtrapolationError):
+        tree.lookup("odom", "camera_optical", 2.05, max_extrapolation=0.0)
+    tree.lookup("odom", "camera_optical", 2.0, max_extrapolation=0.0)     # data at the stamp
+
+
 def test_stamp_before_the_buffer_is_refused():
     tree = robot_tree(cache_time=1.0)          # keeps only the last second
     tree.lookup("odom", "camera_optical", 1.5)

@@ -9,8 +9,10 @@ composes the chain and interpolates in time.
 
 :meth:`TfLookup.lookup` is called from the node's worker thread, never from a callback: it polls
 (5 ms steps) for at most ``timeout`` s for data covering the stamp — a TF publisher at 30–100 Hz
-usually lags the image by one period — and then raises :class:`TransformError` whose message
-names the missing link or the age of the newest transform. It never blocks a callback and never
+usually lags the image by one period — then accepts a bounded extrapolation (our tree: the last
+motion continued for at most ``max_extrapolation`` s; tf2_ros, which never extrapolates: the
+latest transform when it is at most that old), and otherwise raises :class:`TransformError`
+whose message names the missing link or the age of the newest transform. It never blocks a callback and never
 waits longer than ``timeout``, so a missing transform costs one frame at most ``timeout``.
 """
 from __future__ import annotations
@@ -52,6 +54,7 @@ class TfLookup:
         self.node = node
         self.backend = "tf2_ros" if (tf2_ros is not None and use_tf2 is not False) else "pare_ros.tf_tree"
         self.received = 0
+        self.max_extrapolation = float(max_extrapolation)
         if self.backend == "tf2_ros":
             from rclpy.duration import Duration
 
@@ -80,23 +83,30 @@ class TfLookup:
         """T_target_source at ``stamp`` s (maps points in ``source`` into ``target``), waiting at
         most ``timeout`` s. Raises :class:`TransformError`."""
         deadline = time.monotonic() + max(timeout, 0.0)
-        while True:
+        while time.monotonic() < deadline:
             try:
-                return self._lookup_once(target, source, stamp)
+                return self._lookup_once(target, source, stamp, extrapolate=False)
             except TransformError:
-                if time.monotonic() >= deadline:
-                    raise
-            time.sleep(POLL)
+                time.sleep(POLL)
+        return self._lookup_once(target, source, stamp, extrapolate=True)
 
-    def _lookup_once(self, target: str, source: str, stamp: float) -> RigidTransform:
+    def _lookup_once(self, target: str, source: str, stamp: float, extrapolate: bool) -> RigidTransform:
         if self.backend != "tf2_ros":
-            return self.tree.lookup(target, source, stamp)
+            return self.tree.lookup(target, source, stamp, max_extrapolation=None if extrapolate else 0.0)
         from rclpy.time import Time
 
         try:
             msg = self._buffer.lookup_transform(target, source, Time(nanoseconds=int(round(stamp * 1e9))))
         except tf2_ros.TransformException as exc:   # Lookup/Connectivity/Extrapolation
-            raise TransformError(str(exc)) from exc
+            if not extrapolate:
+                raise TransformError(str(exc)) from exc
+            try:
+                msg = self._buffer.lookup_transform(target, source, Time())     # the latest
+            except tf2_ros.TransformException:
+                raise TransformError(str(exc)) from exc
+            age = stamp - _seconds(msg.header.stamp)
+            if not 0.0 <= age <= self.max_extrapolation:
+                raise TransformError(f"{exc} (latest transform {age:.3f} s before the image)") from exc
         quat, trans = transform_from_msg(msg.transform)
         return RigidTransform.from_quaternion(quat, trans)
 
