@@ -16,6 +16,7 @@ pytest.importorskip("rclpy")
 pytest.importorskip("pare_ros.msg", reason="pare_ros messages not built (run scripts/bootstrap.sh)")
 pytest.importorskip("people_msgs.msg", reason="people_msgs not built (ros_compat/people_msgs)")
 pytest.importorskip("hri_msgs.msg", reason="hri_msgs not built (ros_compat/hri_msgs)")
+pytest.importorskip("nav_msgs.msg", reason="nav_msgs not installed (requirements-ros.txt)")
 
 from test_planner_outputs import FRAME, H, W, image_for, image_msgs, robot_pose  # noqa: E402
 from planner_stand_in import level_camera_pose  # noqa: E402

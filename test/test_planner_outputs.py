@@ -132,6 +132,8 @@ def test_walker_velocity_after_one_second_at_10_hz(body_model):
 
 
 def test_message_builders(body_model):
+    pytest.importorskip("people_msgs.msg", reason="people_msgs not built (ros_compat/people_msgs)")
+    pytest.importorskip("hri_msgs.msg", reason="hri_msgs not built (ros_compat/hri_msgs)")
     from pare_ros.ros.planner_outputs import (SKELETON2D_FROM_BODY25, person_msg, planner_markers, roi_msg,
                                               skeleton_msg, swept_cloud_msg)
     from pare_ros.tracking.forecast import ForecastParams, forecast_root
