@@ -15,6 +15,7 @@ Two entry points:
 """
 from __future__ import annotations
 
+import importlib
 import io
 import pickle
 import pickletools
@@ -419,14 +420,21 @@ class RestrictedUnpickler(pickle.Unpickler):
         import copyreg
 
         mods = ("numpy.core", "numpy._core")
+        # numpy 2 names the package numpy._core; numpy 1.26 (Ubuntu 24.04, apt ROS 2) has
+        # only numpy.core (no np._core attribute), so the modules are imported by name.
+        try:
+            multiarray = importlib.import_module("numpy._core.multiarray")
+            numeric = importlib.import_module("numpy._core.numeric")
+        except ImportError:
+            multiarray = importlib.import_module("numpy.core.multiarray")
+            numeric = importlib.import_module("numpy.core.numeric")
         out: Dict[Tuple[str, str], Any] = {}
         for m in mods:
             out[(f"{m}.multiarray", "_reconstruct")] = _Function(
-                np._core.multiarray._reconstruct, self._check_reconstruct)
-            out[(f"{m}.multiarray", "scalar")] = _Function(np._core.multiarray.scalar,
-                                                           self._check_scalar)
+                multiarray._reconstruct, self._check_reconstruct)
+            out[(f"{m}.multiarray", "scalar")] = _Function(multiarray.scalar, self._check_scalar)
             # protocol-5 pickles rebuild arrays from an in-band buffer (a view: no allocation)
-            out[(f"{m}.numeric", "_frombuffer")] = _Function(np._core.numeric._frombuffer)
+            out[(f"{m}.numeric", "_frombuffer")] = _Function(numeric._frombuffer)
         out[("copy_reg", "_reconstructor")] = out[("copyreg", "_reconstructor")] = \
             _Function(copyreg._reconstructor, self._check_reconstructor)
         # Python 3 writes bytes (numpy array buffers) in protocol-2 pickles as
