@@ -90,7 +90,8 @@ class CameraReplay(Node):
         self.declare_parameter("wait_for_output", "",
                                d("pare_ros/SmplBodyArray topic: send the next frame only after the output "
                                  "for the previous one (lock-step replay, no frame dropped)"))
-        self.declare_parameter("output_timeout", 30.0, d("s to wait for an output in lock-step mode"))
+        # CPU inference on a loaded 2-core machine took over 30 s for a warm-up frame.
+        self.declare_parameter("output_timeout", 180.0, d("s to wait for an output in lock-step mode"))
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
         self.image_pub = self.create_publisher(Image, "image", qos)
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
