@@ -292,3 +292,38 @@ def test_builtin_tf_listener_late_joiner_and_interpolation():
         lookup.destroy()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def test_forecast_swept_region_only_while_subscribed(planner_node):
+    """~/forecast_points: the walker's decimated body carried along the forecast, in odom; its
+    root-level points at t = 1 s lie where constant velocity puts them."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import PointCloud2
+
+    from pare_ros.ros.planner_outputs import POINT_DTYPE
+
+    _, client = planner_node
+    clouds = []
+    sub = client.node.create_subscription(PointCloud2, "/pare_node/forecast_points", clouds.append,
+                                          QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE))
+    assert client.spin(lambda: client.node.count_publishers("/pare_node/forecast_points") > 0, 10)
+    v = np.array([0.0, -1.2, 0.0])
+    start = np.array([5.0, 1.5, 0.93])
+    client.spin(lambda: False, 1.0)                      # discovery of the new subscription
+    frames = _run_scene(client, lambda t: start + v * t, 1.6, still_robot=True)
+    t, msg = frames[-1]
+    (person,) = msg.people
+    assert client.spin(lambda: any(c.header.stamp == msg.header.stamp for c in clouds), 10)
+    cloud = next(c for c in clouds if c.header.stamp == msg.header.stamp)
+    assert cloud.header.frame_id == "odom"
+    pts = np.frombuffer(bytes(cloud.data), POINT_DTYPE)
+    assert set(pts["track_id"].tolist()) == {int(person.name)}
+    assert pts["t"].min() == 0.0 and abs(pts["t"].max() - 1.5) < 1e-6
+    now, later = pts[pts["t"] == 0.0], pts[np.isclose(pts["t"], 1.0)]
+    assert len(now) > 20                                  # a decimated mesh, not just the root
+    centre_now = np.array([now["x"].mean(), now["y"].mean()])
+    centre_later = np.array([later["x"].mean(), later["y"].mean()])
+    truth_now = (start + v * t)[:2]
+    assert np.linalg.norm(centre_now - truth_now) < 0.2
+    assert np.linalg.norm(centre_later - (truth_now + v[:2])) < 0.25
+    client.node.destroy_subscription(sub)
