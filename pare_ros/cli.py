@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--config", type=Path, default=None,
                        help="PARE YAML (default: the checkpoint's companion *_config.yaml)")
     infer.add_argument("--model-dir", type=Path, default=None,
-                       help="model directory (default: $PARE_ROS_MODEL_DIR or <repo>/model)")
+                       help="model directory (default: $PARE_ROS_MODEL_DIR, else "
+                       "~/.local/share/pare_ros/model; model/README.md)")
     infer.add_argument("--smpl-dir", type=Path, default=None,
                        help="directory with smpl/SMPL_*.pkl|npz and the regressors "
                        "(default: the model directory)")

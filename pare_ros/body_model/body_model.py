@@ -116,8 +116,8 @@ class BodyModel(torch.nn.Module):
         """Load ``smpl/SMPL_{GENDER}.npz`` (preferred) or ``.pkl`` and the regressors.
 
         Args:
-            model_dir: directory in the ``model/`` layout (``None``: ``$PARE_ROS_MODEL_DIR`` or
-                the repository's ``model/``).
+            model_dir: directory in the ``model/`` layout (``None``: ``$PARE_ROS_MODEL_DIR``, else
+                ``~/.local/share/pare_ros/model``).
 
         Raises:
             model_files.MissingModelFileError: a required file is absent (message: expected
