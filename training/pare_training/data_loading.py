@@ -1,6 +1,6 @@
 """Datasets and loaders for training: global sample order, part labels, bad-sample handling.
 
-Sample order. Epoch e visits a permutation of the (mixed) dataset drawn from ``seed + e``; the
+Sample order. Epoch e visits a permutation of the (mixed) dataset drawn from ``(seed, e)``; the
 permutation is cut into global batches of ``batch_size`` positions. Position p belongs to step
 p // batch_size; within a step, micro-step a of rank r reads the ``micro`` positions starting at
 ``a·world·micro + r·micro``. The global order therefore does not depend on the number of
@@ -42,7 +42,7 @@ except ImportError:           # pragma: no cover - cv2 is a dependency of the da
 class GlobalOrderSampler(DistributedSampler):
     """DistributedSampler whose order is a function of the global sample position only.
 
-    ``set_epoch(e)`` reseeds the permutation (``seed + e``, as DistributedSampler);
+    ``set_epoch(e)`` reseeds the permutation (with ``(seed, e)``);
     ``set_start_step(s)`` skips the first ``s`` steps of the epoch (resume). Yields this rank's
     dataset indices, micro-batch after micro-batch; the tail that fills no global batch is
     dropped (``len(dataset) // batch_size`` steps per epoch).
@@ -63,10 +63,10 @@ class GlobalOrderSampler(DistributedSampler):
         self.start_step = int(step)
 
     def global_order(self) -> List[int]:
-        """This epoch's dataset index at every global position (all ranks)."""
-        g = torch.Generator()
-        g.manual_seed(self.seed + self.epoch)
-        return torch.randperm(len(self.dataset), generator=g).tolist()
+        """This epoch's dataset index at every global position (all ranks). The permutation
+        is the one the single-process trainer always used (NumPy, seeded with (seed, epoch)),
+        so 1-process runs keep their sample order."""
+        return np.random.default_rng((self.seed, self.epoch)).permutation(len(self.dataset)).tolist()
 
     def __iter__(self) -> Iterator[int]:
         order = self.global_order()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import os
 import socket
@@ -252,7 +253,8 @@ def train_stage(config: TrainConfig, ctx: Optional[dist_utils.DistContext] = Non
             "device": str(ctx.device), "precision": st.precision, "micro_batch": st.micro,
             "resumed_from": str(st.resumed) if st.resumed else None,
             "torch": torch.__version__, "pare_ros": pare_ros.__version__,
-            "git_commit": _git_commit(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
+            "git_commit": _git_commit(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "config": dataclasses.asdict(cfg)})
         if cfg.record_sample_order:
             _truncate_order(order_path, st.step)
         from torch.utils.tensorboard import SummaryWriter      # rank 0 only: a slow import
