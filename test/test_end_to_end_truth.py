@@ -293,6 +293,7 @@ RATES = (3.0, 5.0, 10.0, 30.0)
 # 5 cm is what a lag of 36 ms at 1.4 m/s would use up (one frame of lag at 10 Hz is 14 cm).
 WALK_ROOT_M = 0.05
 WALK_ORIENT_DEG = 5.0
+WALK_VELOCITY = 0.10         # m/s, published root_velocity from 1 s on
 
 
 def walk_report(published, frames, speed=1.4):
@@ -307,11 +308,14 @@ def walk_report(published, frames, speed=1.4):
         if first is None or f.stamp - t0 < first - 1e-9:
             continue
         if not bodies:
-            rows.append((f.stamp - t0, math.inf, math.nan, math.inf))
+            rows.append((f.stamp - t0, math.inf, math.nan, math.inf, math.inf))
             continue
         o, r = errors(bodies[0], f.truth[0])
         err = root_of(bodies[0]) - f.truth[0].root
-        rows.append((f.stamp - t0, r, float(-err @ v / speed), o))
+        vel = bodies[0].root_velocity
+        dv = (float(np.linalg.norm(np.array([vel.x, vel.y, vel.z]) - speed * v))
+              if bodies[0].velocity_valid and bodies[0].velocity_frame == "camera_optical" else math.inf)
+        rows.append((f.stamp - t0, r, float(-err @ v / speed), o, dv))
     return first, ids, rows
 
 
@@ -322,8 +326,10 @@ def walk_violations(published, frames, root_m=WALK_ROOT_M, orient_deg=WALK_ORIEN
         bad.append(f"confirmed after {first} s")
     if len(ids) != 1:
         bad.append(f"body_ids {sorted(ids)}")
-    bad += [f"t={t:.2f}: root {100 * e:.1f} cm, orientation {o:.1f}°" for t, e, _, o in rows
+    bad += [f"t={t:.2f}: root {100 * e:.1f} cm, orientation {o:.1f}°" for t, e, _, o, _ in rows
             if not (e <= root_m and o <= orient_deg)]
+    bad += [f"t={t:.2f}: root_velocity off by {dv:.2f} m/s" for t, *_, dv in rows
+            if t >= 1.0 and not dv <= WALK_VELOCITY]
     return bad
 
 
@@ -333,12 +339,14 @@ def test_walker_confirmed_within_1s_one_id_root_tracked(body_model, rate):
     fp, est = processor(body_model)
     published = run(fp, est, frames)
     first, ids, rows = walk_report(published, frames)
-    err, lag, orient = (np.array([row[i] for row in rows]) for i in (1, 2, 3))
+    err, lag, orient, dv = (np.array([row[i] for row in rows]) for i in (1, 2, 3, 4))
     late = err[[t >= 1.0 for t, *_ in rows]]
+    dv = dv[[t >= 1.0 for t, *_ in rows]]
     _print(f"walker 1.4 m/s at {rate:g} Hz: confirmed after {first:.2f} s (≤ 1), body_ids {sorted(ids)}; "
            f"from confirmation: root max {100 * err.max():.2f} cm (≤ {100 * WALK_ROOT_M:.0f}), after 1 s "
            f"max {100 * late.max():.2f} cm; lag mean {1000 * lag.mean():+.1f} ms (max |{1000 * np.abs(lag).max():.1f}|); "
-           f"orientation max {orient.max():.2f}° (≤ {WALK_ORIENT_DEG:g})")
+           f"orientation max {orient.max():.2f}° (≤ {WALK_ORIENT_DEG:g}); root_velocity from 1 s: "
+           f"max error {dv.max():.3f} m/s (≤ {WALK_VELOCITY:g})")
     bad = walk_violations(published, frames)
     assert not bad, (rate, bad)
 
@@ -356,7 +364,8 @@ def test_walker_check_fails_with_pass_through_placement_or_a_lagging_smoother(bo
     placed = walk_violations(run(fp, est, frames), frames)
     _print(f"  sanity, walker at 10 Hz: lagging smoother {len(lagging)} violations, e.g. {lagging[-1:]}; "
            f"pass-through placement {len(placed)}, e.g. {placed[-1:]}")
-    assert any("root" in b for b in lagging) and any("root" in b for b in placed)
+    assert any("root " in b for b in lagging) and any("root_velocity" in b for b in lagging)
+    assert any("root " in b for b in placed)
 
 
 # ------------------------------------------------------------------------------ 3. hidden 1.5 s
