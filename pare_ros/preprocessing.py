@@ -71,10 +71,13 @@ _PLANE_LUTS = [np.ascontiguousarray(NORMALISE_LUT[c].reshape(256, 1)) for c in r
 
 def normalize_crops(crops_rgb: np.ndarray) -> torch.Tensor:
     """uint8 [N,224,224,3] RGB → float32 [N,3,224,224] ImageNet-normalised network input
-    (``(x/255 − mean)/std`` per channel, via :data:`NORMALISE_LUT`)."""
+    (``(x/255 − mean)/std`` per channel, via :data:`NORMALISE_LUT` for uint8 crops)."""
     crops_rgb = np.asarray(crops_rgb)
-    if crops_rgb.dtype != np.uint8 or crops_rgb.ndim != 4 or crops_rgb.shape[3] != 3:
-        raise ValueError(f"expected uint8 crops [N,H,W,3], got {crops_rgb.dtype} {crops_rgb.shape}")
+    if crops_rgb.ndim != 4 or crops_rgb.shape[3] != 3:
+        raise ValueError(f"expected crops [N,H,W,3], got {crops_rgb.dtype} {crops_rgb.shape}")
+    if crops_rgb.dtype != np.uint8:          # other pixel types (0..255 floats): the formula
+        x = (crops_rgb.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     n, h, w, _ = crops_rgb.shape
     out = np.empty((n, 3, h, w), np.float32)
     for i in range(n):

@@ -30,8 +30,9 @@ def test_lookup_normalisation_is_bit_identical_to_the_formula():
     ours = normalize_crops(crops)
     assert ours.dtype == torch.float32 and ours.shape == (3, 3, 224, 224) and ours.is_contiguous()
     np.testing.assert_array_equal(ours.numpy(), formula(crops))
-    with pytest.raises(ValueError, match="uint8"):
-        normalize_crops(crops.astype(np.float32))
+    np.testing.assert_allclose(normalize_crops(crops.astype(np.float32)).numpy(), formula(crops), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"\[N,H,W,3\]"):
+        normalize_crops(crops[0])
 
 
 def test_crops_to_input_equals_one_warp_per_person_then_normalise():
