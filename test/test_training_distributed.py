@@ -310,3 +310,16 @@ def test_lr_schedules_known_values():
     step = dataclasses.replace(cfg, lr_schedule="step", warmup_steps=0, lr_milestones=[2, 5])
     assert [lr_factor(s, step, 10) for s in (19, 20, 49, 50)] == pytest.approx(
         [1.0, 0.1, 0.1, 0.01])
+
+
+def test_every_trainable_pare_parameter_gets_a_gradient(tmp_path):
+    """DDP (find_unused_parameters off) stops on a trainable parameter outside the loss graph:
+    the real PARE's unused HRNet keypoint head must be frozen by build_model."""
+    cfg = TrainConfig(datasets=[{"path": "a", "image_root": "."}], output_dir=str(tmp_path),
+                      model="pare", part_supervision=False)
+    model = build_model(cfg, torch.device("cpu"))
+    out = model(torch.randn(1, 3, 64, 64))
+    sum(v.float().sum() for k, v in out.items() if k != "pred_segm_mask").backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert missing == []
+    assert not model.backbone.final_layer.weight.requires_grad

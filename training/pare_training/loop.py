@@ -68,6 +68,9 @@ def build_model(config: TrainConfig, device: torch.device) -> nn.Module:
         model: nn.Module = TinyPARE()
     else:
         model = PARE()
+        # HRNet's keypoint head is in the checkpoint layout but not in PARE's forward: without
+        # a gradient it would make DDP stop ("parameters that were not used in producing loss")
+        model.backbone.final_layer.requires_grad_(False)
     if config.init_checkpoint:
         load_init_weights(model, config.init_checkpoint)
     else:
