@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from pare_ros.tracking import forecast_eval
-from pare_ros.tracking.forecast import (ForecastParams, forecast_root, forecast_sigma, swept_points,
-                                        zero_velocity)
+from pare_ros.tracking.forecast import (Forecaster, ForecastParams, forecast_root, forecast_sigma,
+                                        swept_points, zero_velocity)
 
 UP = (0.0, 0.0, 1.0)
 
@@ -49,6 +49,33 @@ def test_speed_within_its_own_uncertainty_counts_as_standing():
     assert forecast_root(0, [0, 0, 0], v, p).positions[-1, 0] == pytest.approx(0.6)   # no covariance
 
 
+def test_speed_drop_test_needs_the_previous_speed():
+    p = ForecastParams(step=0.5, horizon=1.0, still_speed=0.0, still_sigmas=0.0, stop_ratio=0.55)
+    v = [0.6, 0.0, 0.0]
+    assert np.allclose(forecast_root(0, [0, 0, 0], v, p, previous_speed=1.3).positions, 0)     # 0.6 < 0.55·1.3
+    assert forecast_root(0, [0, 0, 0], v, p, previous_speed=1.0).positions[-1, 0] == pytest.approx(0.6)
+    assert forecast_root(0, [0, 0, 0], v, p).positions[-1, 0] == pytest.approx(0.6)           # no memory: off
+    off = replace(p, stop_ratio=0.0)
+    assert forecast_root(0, [0, 0, 0], v, off, previous_speed=1.3).positions[-1, 0] == pytest.approx(0.6)
+
+
+def test_forecaster_remembers_each_tracks_previous_frame():
+    p = ForecastParams(step=0.5, horizon=1.0, still_speed=0.0, still_sigmas=0.0, up=UP)
+    fc = Forecaster()
+    assert fc.forecast(1, 0.0, [0, 0, 0], [1.3, 0, 0.5], p).positions[-1, 0] == pytest.approx(1.3)
+    assert fc.forecast(2, 0.0, [0, 0, 0], [0.6, 0, 0], p).positions[-1, 0] == pytest.approx(0.6)
+    stop = fc.forecast(1, 0.1, [0, 0, 0], [0.6, 0, 0], p)                 # 1.3 → 0.6 m/s in one frame
+    assert np.allclose(stop.positions, 0) and np.allclose(stop.velocity, 0)
+    assert np.allclose(fc.forecast(1, 0.1, [0, 0, 0], [0.6, 0, 0], p).positions, 0)   # same frame, same answer
+    assert fc.forecast(2, 0.1, [0, 0, 0], [0.6, 0, 0], p).positions[-1, 0] == pytest.approx(0.6)
+    # the previous frame must be recent (stop_window): after a gap the test is off
+    assert fc.forecast(2, 1.0, [0, 0, 0], [0.2, 0, 0], p).positions[-1, 0] == pytest.approx(0.2)
+    fc.retain([1])
+    assert len(fc) == 1
+    fc.reset()
+    assert len(fc) == 0
+
+
 def test_damped_model_travels_tau_times_speed_at_most():
     p = ForecastParams(step=0.1, horizon=30.0, damping=2.0, still_speed=0)
     f = forecast_root(0, [0, 0, 0], [1.0, 0, 0], p)
@@ -81,10 +108,19 @@ def _fde(results, kind, model, h=1.0):
     return results[kind][model][h][1]
 
 
+# The issue's acceptance, per scene at 1.0 s: FDE below zero velocity on walking scenes, at most
+# 10 % above it on stopping scenes. Two stopping scenes cannot meet it with any model that
+# forecasts from the current motion state: most of their scored forecasts start in the last
+# second before an unannounced stop or at the stop itself (docs/planners.md, forecast section).
+# For those the test asserts that even the true velocity (a perfect motion-state test) fails.
+UNREACHABLE = ("stopping: walk 1 s, stand 3 s", "stopping: walk 0.5 s, stop")
+
+
 @pytest.fixture(scope="module")
 def harness_results():
-    models = {"zv": zero_velocity(ForecastParams(up=UP)), "cv": ForecastParams(up=UP, still_speed=0.0, still_sigmas=0.0),
-              "node": ForecastParams(up=UP)}
+    node = ForecastParams(up=UP)
+    models = {"zv": zero_velocity(node), "cv": replace(node, still_speed=0.0, still_sigmas=0.0, stop_ratio=0.0),
+              "before": replace(node, stop_ratio=0.0), "node": node, "ref": forecast_eval.oracle(node)}
     return forecast_eval.evaluate(models, seeds=(0,), horizons=(1.0,), per_scene=True)
 
 
@@ -96,10 +132,27 @@ def test_harness_walking_beats_zero_velocity(harness_results):
 
 
 def test_harness_stopping_within_ten_percent_of_zero_velocity(harness_results):
-    """The scenes where a walk and a stop take comparable time; 'walk 1 s, stand 3 s' is the
-    documented exception (even the true velocity loses there: see docs/planners.md)."""
-    for key in ("stopping: walk 2 s, stop", "stopping: approach and stop", "stopping: stop-and-go"):
-        assert _fde(harness_results, key, "node") < 1.1 * _fde(harness_results, key, "zv"), key
+    stopping = [k for k in harness_results if k.startswith("stopping") and k not in UNREACHABLE]
+    assert len(stopping) >= 6            # 3 original scenes + the speed variants
+    for key in stopping:
+        assert _fde(harness_results, key, "node") <= 1.1 * _fde(harness_results, key, "zv"), key
+
+
+def test_harness_stopping_bound_unreachable_even_for_the_true_velocity(harness_results):
+    for key in UNREACHABLE:
+        assert _fde(harness_results, key, "ref") > 1.1 * _fde(harness_results, key, "zv"), key
+        # the node is within 20 % of that bound and no worse than before the speed-drop test
+        assert _fde(harness_results, key, "node") <= 1.2 * _fde(harness_results, key, "ref"), key
+        assert _fde(harness_results, key, "node") <= _fde(harness_results, key, "before") + 1e-9, key
+
+
+def test_harness_speed_drop_test_costs_walking_nothing_and_helps_stopping(harness_results):
+    for key in harness_results:
+        if key.startswith(("walking", "turning", "standing")):
+            assert _fde(harness_results, key, "node") <= 1.03 * _fde(harness_results, key, "before"), key
+    stop = [k for k in harness_results if k.startswith("stopping")]
+    assert np.mean([_fde(harness_results, k, "node") for k in stop]) < np.mean(
+        [_fde(harness_results, k, "before") for k in stop])
 
 
 def test_harness_dead_band_helps_standing_people(harness_results):

@@ -35,7 +35,7 @@ from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from ..tracking.forecast import Forecast, ForecastParams, forecast_root, swept_points
+from ..tracking.forecast import Forecast, Forecaster, ForecastParams, swept_points
 from ..world_frame import PlannerFrame, PlannerTrack
 
 try:
@@ -176,6 +176,7 @@ class PlannerOutputs:
                  markers: bool = True, points_stride: int = 100) -> None:
         self.node = node
         self.params = params
+        self.forecaster = Forecaster()          # per-track previous speed (the speed-drop test)
         self.points_stride = int(points_stride)
         log = node.get_logger()
         self.people_pub = self.tracked_pub = None
@@ -221,7 +222,9 @@ class PlannerOutputs:
 
         fixed = frame.frame_id != frame.camera_frame
         params = replace(self.params, up=(0.0, 0.0, 1.0) if fixed else None)
-        return [forecast_root(frame.stamp, t.position, t.velocity, params, t.velocity is not None, t.velocity_cov)
+        self.forecaster.retain([t.track_id for t in tracks])
+        return [self.forecaster.forecast(t.track_id, frame.stamp, t.position, t.velocity, params,
+                                         t.velocity is not None, t.velocity_cov)
                 for t in tracks]
 
     def publish(self, frame: PlannerFrame) -> None:
@@ -257,6 +260,7 @@ class PlannerOutputs:
 
     def reset(self) -> None:
         """All tracks dropped (``~/reset_tracks``): their body topics go with them."""
+        self.forecaster.reset()
         for body_id in list(self._bodies):
             self._drop_body(body_id)
         if self.tracked_pub is not None:

@@ -16,7 +16,16 @@ acceleration noise of spectral density ``accel_sigma``² (per axis, isotropic):
 
 ``still_speed`` is a dead band: a track slower than that is forecast standing (a standing
 person's estimated velocity is noise; continuing it only adds error). ``still_speed = 0`` is
-the plain constant-velocity baseline. Which settings the node
+the plain constant-velocity baseline.
+
+``stop_ratio`` is a speed-drop test for the frame right after a stop, the one the two gates
+miss: when a person stops, the Kalman velocity falls to about half in the first frame (0.3–0.6
+of the walking speed on the harness) and below the gates in the second; a walker's speed
+changes by less than that from one frame to the next (below 0.55× in 2 % of the harness's
+walking/turning frames, mostly in turns). A track whose speed fell below ``stop_ratio`` × its
+speed at the previous frame (at most ``stop_window`` s before) is forecast standing. That needs
+the previous frame: :class:`Forecaster` keeps it per track (``forecast_root`` takes it as
+``previous_speed``; without it the test is off). Which settings the node
 uses was decided on the ground-truth harness (:mod:`.forecast_eval`, figures in docs/planners.md).
 
 Joints are carried rigidly with the root (``joints + (p(t) − p0)``): a planner needs where the
@@ -37,7 +46,9 @@ class ForecastParams:
     (white-acceleration density); still_speed: m/s (0 = off); still_sigmas: a speed below
     this many standard deviations of its own estimate (the smoother's velocity covariance along
     the velocity) counts as standing (0 = off); damping: 1/s (0 = constant
-    velocity); up: (3,) unit vector of the fixed frame's up axis, or None (camera frame)."""
+    velocity); up: (3,) unit vector of the fixed frame's up axis, or None (camera frame);
+    stop_ratio: a speed below this fraction of the previous frame's counts as a stop (0 = off);
+    stop_window: s, how old that previous frame may be."""
 
     horizon: float = 1.5
     step: float = 0.1
@@ -48,6 +59,8 @@ class ForecastParams:
     still_sigmas: float = 1.5
     damping: float = 0.0
     up: Optional[Sequence[float]] = None
+    stop_ratio: float = 0.55
+    stop_window: float = 0.15
 
     def times(self) -> np.ndarray:
         """(K,) forecast times 0, step, …, horizon (s after the estimate's stamp)."""
@@ -98,16 +111,20 @@ def forecast_sigma(times: np.ndarray, p: ForecastParams) -> np.ndarray:
 
 
 def forecast_root(stamp: float, position, velocity, params: ForecastParams,
-                  velocity_valid: bool = True, velocity_cov=None) -> Forecast:
+                  velocity_valid: bool = True, velocity_cov=None,
+                  previous_speed: Optional[float] = None) -> Forecast:
     """Forecast from one track's smoothed root ``position`` (3,) m and ``velocity`` (3,) m/s at
-    ``stamp`` s (``velocity_cov`` (3,3) (m/s)², the smoother's, for ``still_sigmas``). Without
-    a valid velocity (a track's first frame) the person is forecast standing, with the same
-    growing uncertainty."""
+    ``stamp`` s (``velocity_cov`` (3,3) (m/s)², the smoother's, for ``still_sigmas``;
+    ``previous_speed`` m/s, the track's :func:`planar_velocity` speed at its previous frame, for
+    ``stop_ratio``: None = test off). Without a valid velocity (a track's first frame) the
+    person is forecast standing, with the same growing uncertainty."""
     p = params
     times = p.times()
     v = planar_velocity(velocity, p.up) if velocity_valid and velocity is not None else np.zeros(3)
     speed = float(np.linalg.norm(v))
     if not np.all(np.isfinite(v)) or speed < p.still_speed:
+        v = np.zeros(3)
+    elif p.stop_ratio > 0 and previous_speed is not None and speed < p.stop_ratio * previous_speed:
         v = np.zeros(3)
     elif p.still_sigmas > 0 and velocity_cov is not None and speed > 0:
         u = v / speed
@@ -115,6 +132,44 @@ def forecast_root(stamp: float, position, velocity, params: ForecastParams,
             v = np.zeros(3)
     p0 = np.asarray(position, dtype=np.float64).reshape(3)
     return Forecast(float(stamp), times, p0 + displacement(times, v, p.damping), forecast_sigma(times, p), v)
+
+
+class Forecaster:
+    """:func:`forecast_root` per track id, remembering each track's previous speed for the
+    speed-drop test (``stop_ratio``). ``retain`` the live ids once per frame (or ``drop`` one)
+    so that a deleted track's memory goes; ``reset`` forgets all."""
+
+    def __init__(self) -> None:
+        self._last: dict = {}          # track id → (stamp, planar speed, the speed before it)
+
+    def forecast(self, track_id: int, stamp: float, position, velocity, params: ForecastParams,
+                 velocity_valid: bool = True, velocity_cov=None) -> Forecast:
+        ok = velocity_valid and velocity is not None and np.all(np.isfinite(velocity))
+        speed = float(np.linalg.norm(planar_velocity(velocity, params.up))) if ok else None
+        prev = self._last.get(int(track_id))                   # (stamp, speed, its own previous)
+        if prev is not None and float(stamp) == prev[0]:
+            previous = prev[2]                                  # the same frame again: same answer
+        else:
+            previous = (prev[1] if prev is not None and 0 < float(stamp) - prev[0] <= params.stop_window + 1e-9
+                        else None)
+        if speed is None:
+            self._last.pop(int(track_id), None)
+        elif prev is None or float(stamp) >= prev[0]:
+            self._last[int(track_id)] = (float(stamp), speed, previous)
+        return forecast_root(stamp, position, velocity, params, velocity_valid, velocity_cov, previous)
+
+    def retain(self, track_ids) -> None:
+        keep = {int(t) for t in track_ids}
+        self._last = {k: v for k, v in self._last.items() if k in keep}
+
+    def drop(self, track_id: int) -> None:
+        self._last.pop(int(track_id), None)
+
+    def reset(self) -> None:
+        self._last.clear()
+
+    def __len__(self) -> int:
+        return len(self._last)
 
 
 def zero_velocity(params: ForecastParams) -> ForecastParams:
