@@ -21,22 +21,28 @@ filter). Per track it keeps:
   never-forgetting running mean, which keeps half of a wrong person's shape forever.
 
 **Outliers.** A one-frame error of PARE — a 180° front/back flip of the root, a body placed
-a metre too deep — must not reach the output, while a real fast change must. An estimate is
-*suspect* when the root-translation innovation is outside the Kalman gate (χ²(3) ``gate``)
-or the root rotation differs from the current estimate by more than ``rot_gate_deg``. A
-suspect estimate is held back (the output is the prediction: translation extrapolated,
-rotations and betas unchanged) and remembered. If the next estimate agrees with it (within
-the same gates of the remembered one) the change was real: the track restarts from the new
-estimate, one frame late. Otherwise the suspect one is discarded. So a one-frame outlier never
-moves the output, and a real change that exceeds the gates (a turn faster than the gate per
-frame, a jump after a tracker hand-over) costs exactly one frame of lag.
+a metre too deep — must not reach the output, while a real fast change must. While the
+prediction is sharp (largest axis of the innovation covariance S ≤ ``trust_std``: the gate
+rejects a metre) an estimate is *suspect* when the root-translation innovation is outside the
+Kalman gate (χ²(3) ``gate``) or the root rotation differs from the current estimate by more
+than ``rot_gate_deg``. A suspect estimate is held back (the output is the prediction:
+translation extrapolated, rotations and betas unchanged) and remembered. If the next estimate
+agrees with it the change was real: the track restarts from the pair (position the new
+estimate, velocity their difference / Δt), one frame late; otherwise the new one is remembered
+instead. *Agree* (:func:`_pair_ok`) is motion-aware: the displacement between the two
+estimates, less ``max_speed``·Δt, within the χ²(3) gate of 2R, and the root rotations within
+``rot_gate_deg``; so a walker's real jump is taken although the walker moved between the two
+held estimates, and two consistent estimates always re-anchor a track (no holding forever).
 
-Gaps (a LOST track re-found, a slow CPU node) need nothing special: the Kalman covariance
-grows with the time since the last update, so the gate widens and the new estimate gets the
-weight it deserves. Only a track not updated for more than ``gap_reset`` s (3 s: longer than
-the tracker keeps a lost track by default) restarts pose and translation from the new estimate;
-betas are kept, because the ID, and so the person, is the same. A new track ID always starts
-fresh.
+Where the prediction is too uncertain to gate (S > ``trust_std``²: a new track's second image
+at a low rate, the first images after a LOST gap, whose Kalman variance grew with the gap) an
+estimate is not trusted alone: it is taken (Kalman update, no gate) only if it agrees with the
+last accepted estimate no older than ``pair_window``; else it is held and must be confirmed by
+the next one (or the next one agrees with the last accepted). So one outlier on the first image
+back after a gap, or on a new track's second image, never re-anchors the state. Only a track not
+updated for more than ``gap_reset`` s (3 s: longer than the tracker keeps a lost track by
+default) restarts pose and translation from the new estimate; betas are kept, because the ID,
+and so the person, is the same. A new track ID always starts fresh.
 """
 from __future__ import annotations
 
@@ -66,6 +72,10 @@ class SmoothingParams:
     rot_gate_deg: float = 60.0       # root rotation change that makes an estimate suspect
     betas_half_life: float = 2.0     # s (10 Hz: ~60 estimates averaged; a wrong shape fades to 3 % in 10 s)
     gap_reset: float = 3.0           # s without an update → the pose restarts (> tracker max_age)
+    trust_std: float = 0.25          # m: predicted root std (largest axis of S) above which the
+                                     # Kalman gate cannot reject a metre outlier → pairing instead
+    max_speed: float = 2.5           # m/s: plausible root speed between two paired estimates
+    pair_window: float = 1.0         # s: oldest estimate an estimate may be paired with
 
 
 @dataclass
@@ -95,7 +105,8 @@ class _Store:
     """Dense per-track state, one row per track (rows reused after ``drop``)."""
 
     FIELDS = dict(x=(6,), P=(6, 6), rot=(24, 3, 3), w=(24, 3), stamp=(), bsum=(10,), wsum=(),
-                  frames=(), run=(), pend=(), pend_t=(3,), pend_rot=(24, 3, 3), pend_stamp=())
+                  frames=(), run=(), pend=(), pend_t=(3,), pend_rot=(24, 3, 3), pend_stamp=(),
+                  last_t=(3,), last_stamp=())
 
     def __init__(self) -> None:
         self.rows: Dict[int, int] = {}
@@ -172,7 +183,8 @@ class BodySmoother:
         run = old & ~fresh & ~same
         held = np.zeros(n, dtype=bool)
         if run.any():
-            held[run] = self._step(rows[run], dt[run], z[run], rot[run], R[run], vis if vis is None else vis[run])
+            held[run] = self._step(rows[run], dt[run], z[run], rot[run], R[run], vis if vis is None else vis[run],
+                                   stamp)
         if fresh.any():
             self._start(rows[fresh], z[fresh], rot[fresh], R[fresh], stamp, keep_betas=old[fresh])
         a["stamp"][rows[~same]] = stamp
@@ -197,11 +209,12 @@ class BodySmoother:
         a["P"][rows, :3, :3] = R
         a["P"][rows, 3:, 3:] = p.velocity_std ** 2 * np.eye(3)
         a["rot"][rows], a["w"][rows], a["pend"][rows], a["run"][rows] = rot, 0.0, 0.0, 0.0
+        a["last_t"][rows], a["last_stamp"][rows] = z, stamp
         a["frames"][rows] = np.where(keep_betas, a["frames"][rows], 0)
         a["bsum"][rows] = np.where(keep_betas[:, None], a["bsum"][rows], 0.0)
         a["wsum"][rows] = np.where(keep_betas, a["wsum"][rows], 0.0)
 
-    def _step(self, rows, dt, z, rot, R, vis) -> np.ndarray:
+    def _step(self, rows, dt, z, rot, R, vis, stamp) -> np.ndarray:
         """Kalman predict/gate/update + SO(3) One Euro for existing tracks; returns held [m]."""
         p, a = self.params, self._s.a
         m = len(rows)
@@ -215,16 +228,23 @@ class BodySmoother:
         y = z - x[:, :3]
         d2 = np.einsum("mi,mi->m", y, np.linalg.solve(S, y[..., None])[..., 0])
         r_hat = a["rot"][rows]
+        rot_gate = math.radians(p.rot_gate_deg)
         turn = _angle(r_hat[:, 0], rot[:, 0])
-        suspect = (d2 > p.gate) | (turn > math.radians(p.rot_gate_deg))
-        # A suspect estimate that agrees with the previous (held) suspect one is real.
-        pend = a["pend"][rows] > 0
-        y_p = z - a["pend_t"][rows]
-        d2_p = np.einsum("mi,mi->m", y_p, np.linalg.solve(2 * R + Q[:, :3, :3], y_p[..., None])[..., 0])
-        agrees = pend & (d2_p <= p.gate) & (_angle(a["pend_rot"][rows][:, 0], rot[:, 0]) <= math.radians(p.rot_gate_deg))
-        jump = suspect & agrees
-        held = suspect & ~jump
-        ok = ~suspect
+        # Trusted: the prediction is sharp enough for its gate to reject a metre outlier. Not
+        # trusted (a new track's 2nd image at a low rate, the first images after a gap): the
+        # estimate is judged by pairing with a recent estimate instead (motion-aware test).
+        trusted = np.linalg.eigvalsh(S)[:, -1] <= p.trust_std ** 2
+        suspect = (d2 > p.gate) | (turn > rot_gate)
+        # Partner 1: the previous held (suspect/candidate) estimate.
+        pend = (a["pend"][rows] > 0) & (stamp - a["pend_stamp"][rows] <= p.pair_window)
+        agrees = pend & _pair_ok(a["pend_t"][rows], z, R, stamp - a["pend_stamp"][rows], p) & (
+            _angle(a["pend_rot"][rows][:, 0], rot[:, 0]) <= rot_gate)
+        # Partner 2 (untrusted only): the last accepted estimate, if recent enough.
+        last = (~trusted & (stamp - a["last_stamp"][rows] <= p.pair_window)
+                & _pair_ok(a["last_t"][rows], z, R, stamp - a["last_stamp"][rows], p) & (turn <= rot_gate))
+        ok = np.where(trusted, ~suspect, last)
+        jump = ~ok & agrees                                     # a consistent pair of held-back estimates
+        held = ~ok & ~jump
         # Normal Kalman update (3 position rows of H = [I 0]).
         K = np.swapaxes(np.linalg.solve(S, P[:, :3, :]), 1, 2)           # P Hᵀ S⁻¹ [m,6,3]
         x_new = np.where(ok[:, None], x + np.einsum("mij,mj->mi", K, y), x)
@@ -239,17 +259,21 @@ class BodySmoother:
                 p.rot_beta, p.d_cutoff, scale)
             a["rot"][r_ok] = est.as_matrix().reshape(-1, 24, 3, 3)
             a["w"][r_ok] = w_new.reshape(-1, 24, 3)
-        if jump.any():                                          # restart from the confirmed change
+        if jump.any():                                          # restart from the confirmed pair
             rj = rows[jump]
-            v = (z[jump] - a["pend_t"][rj]) / np.maximum(dt[jump], 1e-3)[:, None]
+            tp = np.maximum(stamp - a["pend_stamp"][rj], 1e-3)
+            v = (z[jump] - a["pend_t"][rj]) / tp[:, None]
             a["x"][rj] = np.concatenate([z[jump], v], 1)
             a["P"][rj] = 0.0
             a["P"][rj, :3, :3] = R[jump]
-            a["P"][rj, 3:, 3:] = 2 * R[jump] / np.maximum(dt[jump], 1e-3)[:, None, None] ** 2
+            a["P"][rj, 3:, 3:] = 2 * R[jump] / tp[:, None, None] ** 2
             a["rot"][rj], a["w"][rj], a["run"][rj] = rot[jump], 0.0, 1.0
+        taken = ~held
+        a["last_t"][rows[taken]], a["last_stamp"][rows[taken]] = z[taken], stamp
         a["pend"][rows] = held.astype(float)
         a["pend_t"][rows[held]] = z[held]
         a["pend_rot"][rows[held]] = rot[held]
+        a["pend_stamp"][rows[held]] = stamp
         return held
 
     def _output(self, ids, rows, betas, held) -> SmoothedBatch:
@@ -304,6 +328,15 @@ def _meas_cov(ray: np.ndarray, p: SmoothingParams) -> np.ndarray:
     u = ray / d[:, None]
     across, along = (p.std_across * d) ** 2, (p.std_along * d) ** 2
     return across[:, None, None] * np.eye(3) + (along - across)[:, None, None] * u[:, :, None] * u[:, None, :]
+
+
+def _pair_ok(za: np.ndarray, zb: np.ndarray, R: np.ndarray, dt: np.ndarray, p: SmoothingParams) -> np.ndarray:
+    """[P] bool: estimates za (dt s earlier) and zb [P,3] are of one person: their displacement,
+    less what ``max_speed`` allows in dt, is within the χ²(3) gate of two measurements (2R)."""
+    y = zb - za
+    n = np.linalg.norm(y, axis=1)
+    y = y * np.clip(1 - p.max_speed * np.maximum(dt, 0) / np.maximum(n, 1e-12), 0, None)[:, None]
+    return np.einsum("mi,mi->m", y, np.linalg.solve(2 * R, y[..., None])[..., 0]) <= p.gate
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
