@@ -53,6 +53,7 @@ from .input_guard import BAD_STAMP_REASONS, OTHER_COUNTERS, GuardSettings, Input
 from .stats import Counters, LatencyTracker, RateTracker, ThrottledLog
 
 #: Bad input, counted per reason in the input status (the frame is skipped, nothing published).
+SHUTDOWN_WAIT = 120.0   # s to let the worker finish its frame before the pipeline is released
 INPUT_ERRORS = ("encoding", "step", "truncated", "oversized", "empty", "decode", "image_size",
                 "zero_k", "implausible_k", "size_mismatch", "missing_camera_info", "no_frame_id",
                 *BAD_STAMP_REASONS)
@@ -350,7 +351,13 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
         with self._slot_lock:
             self._slot_lock.notify_all()
         if self._worker is not None and self._worker is not threading.current_thread():
-            self._worker.join(timeout=5.0)
+            # The worker stops after its current frame; a CPU frame on a loaded machine can take
+            # tens of seconds, and releasing the processor and publishers under it would make
+            # that frame fail with a traceback.
+            self._worker.join(timeout=SHUTDOWN_WAIT)
+            if self._worker.is_alive():
+                self.get_logger().error(f"the worker is still inside a frame after {SHUTDOWN_WAIT:.0f} s; "
+                                        "releasing the pipeline anyway")
         self._worker = None
 
 
