@@ -315,3 +315,21 @@ def test_make_detector(yolo_model):
         make_detector("hog", win_size=3)
     with pytest.raises(ValueError, match="model_path is set"):
         make_detector("hog", model_path="x.onnx")
+
+
+def test_yolo_model_file_follows_model_dir(tmp_path):
+    """detector.kind yolo without detector.model_path looks in model.dir like the other model
+    files, and the error names that path."""
+    from pare_ros.model_files import MissingModelFileError
+    from pare_ros.ros.pipeline_factory import make_detector
+
+    class Node:
+        values = {"detector.score_threshold": 0.1, "detector.nms_iou": 0.45, "detector.max_people": 8,
+                  "detector.min_box_height": 48.0, "detector.model_path": "", "detector.kind": "yolo",
+                  "model.dir": str(tmp_path)}
+
+        def p(self, name):
+            return self.values[name]
+
+    with pytest.raises(MissingModelFileError, match=str(tmp_path / "detector" / "yolov8n.onnx")):
+        make_detector(Node())

@@ -25,9 +25,13 @@ def _path(value: str):
 
 def detector_params(node) -> dict:
     p = node.p
+    model_path = p("detector.model_path") or None
+    if model_path is None and p("detector.kind") == "yolo" and p("model.dir"):
+        # The YOLO file lives with the other model files: follow model.dir like they do.
+        model_path = str(model_files.resolve("person_detector", _path(p("model.dir"))))
     return dict(score_threshold=float(p("detector.score_threshold")), nms_iou=float(p("detector.nms_iou")),
                 max_people=int(p("detector.max_people")), min_box_height=float(p("detector.min_box_height")),
-                model_path=p("detector.model_path") or None)
+                model_path=model_path)
 
 
 def tracker_params(node) -> dict:
