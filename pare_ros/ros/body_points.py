@@ -20,8 +20,6 @@ POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("track_id", "
 
 def body_points_msg(header, people: Sequence[Tuple[int, np.ndarray]], stride: int = 1):
     """PointCloud2 of ``people`` = [(track_id, vertices [V,3])], every ``stride``-th vertex."""
-    from sensor_msgs.msg import PointCloud2, PointField
-
     if stride < 1:
         raise ValueError(f"stride must be ≥ 1, got {stride}")
     # One structured buffer for everybody; xyz written through a float32 view of it (one
@@ -35,11 +33,20 @@ def body_points_msg(header, people: Sequence[Tuple[int, np.ndarray]], stride: in
         xyz[start:start + len(vertices)] = vertices
         ids[start:start + len(vertices)] = int(track_id) & 0xFFFFFFFF
         start += len(vertices)
-    fields = [PointField(name=name, offset=POINT_DTYPE.fields[name][1], count=1,
-                         datatype=PointField.UINT32 if name == "track_id" else PointField.FLOAT32)
-              for name in POINT_DTYPE.names]
+    return structured_cloud_msg(header, points)
+
+
+def structured_cloud_msg(header, points: np.ndarray):
+    """An unorganised PointCloud2 whose fields are those of the structured array ``points``
+    [N] (float32 and uint32 fields, little-endian), data copied once."""
+    from sensor_msgs.msg import PointCloud2, PointField
+
+    datatypes = {np.dtype(np.float32): PointField.FLOAT32, np.dtype(np.uint32): PointField.UINT32}
+    dtype = points.dtype
+    fields = [PointField(name=name, offset=dtype.fields[name][1], count=1,
+                         datatype=datatypes[dtype.fields[name][0]]) for name in dtype.names]
     return PointCloud2(header=header, height=1, width=len(points), fields=fields, is_bigendian=False,
-                       point_step=POINT_DTYPE.itemsize, row_step=POINT_DTYPE.itemsize * len(points),
+                       point_step=dtype.itemsize, row_step=dtype.itemsize * len(points),
                        data=points.tobytes(), is_dense=True)
 
 

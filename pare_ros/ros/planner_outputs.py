@@ -31,12 +31,13 @@ from typing import Dict, List, Optional
 import numpy as np
 from geometry_msgs.msg import Point, PoseStamped, TwistStamped
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import PointCloud2, PointField
+from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from ..tracking.forecast import Forecast, Forecaster, ForecastParams, swept_points
 from ..world_frame import PlannerFrame, PlannerTrack
+from .body_points import structured_cloud_msg
 
 try:
     from people_msgs.msg import People, Person
@@ -129,12 +130,7 @@ def swept_cloud_msg(header, tracks: List[PlannerTrack], forecasts: List[Forecast
         chunk["track_id"] = track.track_id
         chunks.append(chunk)
     points = np.concatenate(chunks) if chunks else np.empty(0, POINT_DTYPE)
-    fields = [PointField(name=n, offset=POINT_DTYPE.fields[n][1], count=1,
-                         datatype=PointField.UINT32 if n == "track_id" else PointField.FLOAT32)
-              for n in POINT_DTYPE.names]
-    return PointCloud2(header=header, height=1, width=len(points), fields=fields, is_bigendian=False,
-                       point_step=POINT_DTYPE.itemsize, row_step=POINT_DTYPE.itemsize * len(points),
-                       data=points.tobytes(), is_dense=True)
+    return structured_cloud_msg(header, points)
 
 
 def planner_markers(header, tracks: List[PlannerTrack], forecasts: List[Forecast], removed: List[int]):
