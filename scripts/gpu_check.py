@@ -197,7 +197,7 @@ def section_smpl(args) -> dict:
 
 
 def section_pipeline(args) -> dict:
-    from benchmark import UnbatchedEstimator, boxes_for
+    from benchmark import UnbatchedEstimator
     from pare_ros.assets import synthetic_smpl_dir
     from pare_ros.backends.select import select_backend
     from pare_ros.backends.torch_backend import TorchBackend

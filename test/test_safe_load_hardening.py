@@ -15,9 +15,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from pare_ros import safe_load
-from pare_ros.safe_load import (CorruptFileError, UnsafeFileError, check_pickle_structure,
-                                restricted_pickle_load)
+from pare_ros import safe_pickle
+from pare_ros.safe_load import CorruptFileError, UnsafeFileError
+from pare_ros.safe_pickle import check_pickle_structure, restricted_pickle_load
 
 PROTO2 = b"\x80\x02"
 
@@ -43,14 +43,14 @@ ALLOWED = [
     ("numpy.core.multiarray", "_reconstruct", np._core.multiarray._reconstruct),
     ("numpy._core.multiarray", "scalar", np._core.multiarray.scalar),
     ("numpy._core.numeric", "_frombuffer", np._core.numeric._frombuffer),
-    ("_codecs", "encode", safe_load._latin1_encode),
+    ("_codecs", "encode", safe_pickle._latin1_encode),
     ("numpy", "ndarray", np.ndarray),
     ("numpy", "dtype", np.dtype),
     ("builtins", "object", object),
     ("builtins", "set", set),
-    ("chumpy.ch", "Ch", safe_load.ChumpyStandIn),
+    ("chumpy.ch", "Ch", safe_pickle.ChumpyStandIn),
     ("scipy.sparse._csc", "csc_matrix",
-     safe_load.RestrictedUnpickler._STAND_INS[("scipy.sparse._csc", "csc_matrix")]),
+     safe_pickle.RestrictedUnpickler._STAND_INS[("scipy.sparse._csc", "csc_matrix")]),
 ]
 ATTRS = ("__name__", "__qualname__", "__module__", "__doc__", "__defaults__", "__kwdefaults__")
 

@@ -2,7 +2,7 @@
 
 The official SMPL ``.pkl`` files are Python-2 pickles whose arrays are partly chumpy ``Ch``
 objects and whose ``J_regressor`` is a scipy ``csc_matrix``. They are read with
-:func:`pare_ros.safe_load.restricted_pickle_load`: chumpy is never imported and no pickled code
+:func:`pare_ros.safe_pickle.restricted_pickle_load`: chumpy is never imported and no pickled code
 runs. ``.npz`` files are read with ``allow_pickle=False``.
 
 Every loader returns the arrays under the official key names, validated and normalised:
@@ -29,7 +29,8 @@ import numpy as np
 import scipy.sparse
 
 from ..constants import NUM_SMPL_FACES, NUM_SMPL_JOINTS, NUM_SMPL_VERTICES, SMPL_PARENTS
-from ..safe_load import CorruptFileError, UnsafeFileError, restricted_pickle_load, to_numpy
+from ..safe_load import CorruptFileError, UnsafeFileError
+from ..safe_pickle import restricted_pickle_load, to_numpy
 
 SMPL_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "kintree_table", "weights", "f")
 #: "No parent" markers seen for the root in ``kintree_table[0, 0]`` (uint32 max in the official files).

@@ -41,6 +41,7 @@ from visualization_msgs.msg import MarkerArray
 
 from .camera_info import CameraInfoError, intrinsics_from_camera_info, is_uncalibrated, stamp_to_ns
 from .frame_processor import FrameError, stamp_seconds
+from .detection_pairing import DetectionPairing
 from .info_pairing import InfoPairing
 from .markers import delete_all
 from .node_diagnostics import build_diagnostics

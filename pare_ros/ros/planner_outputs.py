@@ -26,7 +26,7 @@ one is logged once at start-up and its outputs are skipped.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 from geometry_msgs.msg import Point, PoseStamped, TwistStamped

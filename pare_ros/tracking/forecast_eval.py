@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import replace
-from typing import Callable, Dict, List, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 

@@ -43,7 +43,6 @@ def setup(device: str = "cpu", backend: str = "auto", timeout_s: float = 1800.0)
         backend: "auto" (nccl on CUDA, gloo on CPU), or a torch.distributed backend name.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = torch.device(device)
     if dev.type == "cuda":
