@@ -76,6 +76,23 @@ def test_waits_for_an_info_that_arrives_after_its_image():
         timer.cancel()
 
 
+def test_a_cameras_first_image_waits_for_its_trailing_info():
+    """The first image of a camera may arrive before its first info (seen on Jazzy: the demo's
+    first frame was refused as missing_camera_info); a camera that never sends one costs one
+    wait, not one per frame."""
+    pairing = InfoPairing(wait=30.0, is_valid=valid)
+    first = info(100)
+    timer = threading.Timer(0.05, pairing.add, args=(first,))
+    timer.start()
+    try:
+        assert pairing.lookup(100, FRAME, (640, 480)) == (first, "exact")
+    finally:
+        timer.cancel()
+    silent = InfoPairing(wait=0.01, is_valid=valid)
+    modes = [silent.lookup(stamp, "other_camera", (640, 480))[1] for stamp in (100, 200, 300)]
+    assert modes == ["missing"] * 3 and silent.waits == 1
+
+
 def test_a_late_info_turns_waiting_back_on():
     pairing = InfoPairing(wait=0.0, is_valid=valid)
     pairing.add(info(100))
