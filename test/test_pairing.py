@@ -77,9 +77,9 @@ def test_waits_for_an_info_that_arrives_after_its_image():
 
 
 def test_a_cameras_first_image_waits_for_its_trailing_info():
-    """The first image of a camera may arrive before its first info (seen on Jazzy: the demo's
-    first frame was refused as missing_camera_info); a camera that never sends one costs one
-    wait, not one per frame."""
+    """The node's first image may arrive before its first info (seen on Jazzy: the demo's first
+    frame was refused as missing_camera_info); a camera that never sends one costs one wait,
+    and images with unknown frame_ids later cost none (they cannot stall the worker)."""
     pairing = InfoPairing(wait=30.0, is_valid=valid)
     first = info(100)
     timer = threading.Timer(0.05, pairing.add, args=(first,))
@@ -88,6 +88,9 @@ def test_a_cameras_first_image_waits_for_its_trailing_info():
         assert pairing.lookup(100, FRAME, (640, 480)) == (first, "exact")
     finally:
         timer.cancel()
+    # Images with made-up frame_ids never wait once the node has seen a camera.
+    modes = [pairing.lookup(stamp, f"made_up_{stamp}", (640, 480))[1] for stamp in (200, 300, 400)]
+    assert modes == ["missing"] * 3 and pairing.waits == 1
     silent = InfoPairing(wait=0.01, is_valid=valid)
     modes = [silent.lookup(stamp, "other_camera", (640, 480))[1] for stamp in (100, 200, 300)]
     assert modes == ["missing"] * 3 and silent.waits == 1

@@ -6,7 +6,7 @@ that latch one calibration). :class:`InfoPairing` serves, per camera (``header.f
 
 * the info with the image's exact stamp when it has it ("exact");
 * else, only while that camera's stream is *exactly paired* (its last image had its own info,
-  or an info later turned up for an image served without one, or it is the camera's first
+  or an info later turned up for an image served without one, or it is the node's very first
   image), a wait on a condition variable
   that the info callback notifies, at most ``wait`` seconds — no polling;
 * else the latest *valid* info of that camera for the image's size ("latest"), so a camera whose
@@ -86,9 +86,10 @@ class InfoPairing:
         key = (frame_id, stamp_to_ns(stamp))
         with self._cond:
             info = self._by_stamp.get(key)
-            # A camera not seen before counts as paired: its first info may trail its first
-            # image (seen with Jazzy's Fast DDS), and a miss costs that one wait only.
-            if info is None and self._paired.get(frame_id, True) and self.wait > 0:
+            # The node's very first image counts as paired: its info may trail it (seen with
+            # Jazzy's Fast DDS). Later unknown frame_ids do not wait, so images with made-up
+            # frame_ids cannot stall the worker.
+            if info is None and self._paired.get(frame_id, not self._paired) and self.wait > 0:
                 self.waits += 1
                 self._cond.wait_for(lambda: key in self._by_stamp, timeout=self.wait)
                 info = self._by_stamp.get(key)
