@@ -36,13 +36,16 @@ def _long(value: int) -> bytes:          # LONG1: little-endian two's complement
     return b"\x8a" + bytes([len(raw)]) + raw
 
 
+# numpy 2 names its core package ``numpy._core``; numpy 1.26 (Ubuntu 24.04's apt numpy) ``numpy.core``.
+NP_CORE = getattr(np, "_core", None) or np.core
+
 # Every (module, name) the unpickler hands out, with the object behind it.
 ALLOWED = [
     ("copyreg", "_reconstructor", copyreg._reconstructor),
     ("copy_reg", "_reconstructor", copyreg._reconstructor),
-    ("numpy.core.multiarray", "_reconstruct", np._core.multiarray._reconstruct),
-    ("numpy._core.multiarray", "scalar", np._core.multiarray.scalar),
-    ("numpy._core.numeric", "_frombuffer", np._core.numeric._frombuffer),
+    ("numpy.core.multiarray", "_reconstruct", NP_CORE.multiarray._reconstruct),
+    ("numpy._core.multiarray", "scalar", NP_CORE.multiarray.scalar),
+    ("numpy._core.numeric", "_frombuffer", NP_CORE.numeric._frombuffer),
     ("_codecs", "encode", safe_pickle._latin1_encode),
     ("numpy", "ndarray", np.ndarray),
     ("numpy", "dtype", np.dtype),
