@@ -76,7 +76,6 @@ def make_processor(estimator, boxes, markers_max_rate=None):
 def run_frame(processor, image, info, stamp, want_markers: bool, want_points: bool, device: str):
     """One frame: ``process`` + CDR serialisation of every output; (outputs, end-to-end s)."""
     from rclpy.serialization import serialize_message
-    from tf2_msgs.msg import TFMessage
 
     if device == "cuda":
         torch.cuda.synchronize()
@@ -84,7 +83,8 @@ def run_frame(processor, image, info, stamp, want_markers: bool, want_points: bo
     t0 = time.perf_counter()
     out = processor.process(image, info, want_markers=want_markers, want_points=want_points, now=stamp)
     t = time.perf_counter()
-    payload = [serialize_message(out.bodies), serialize_message(TFMessage(transforms=out.transforms))]
+    # What the node publishes: SmplBodyArray as an object, TF and markers as CDR bytes.
+    payload = [serialize_message(out.bodies), out.transforms.serialize()]
     if out.markers is not None:
         payload.append(out.markers.serialize())
     if out.body_points is not None:

@@ -61,8 +61,8 @@ def test_bodies_transforms_equal_each_body_transforms_in_order(joint_frames, hea
     a = np.array([[t.transform.translation.x, t.transform.rotation.w, t.transform.rotation.x] for t in together])
     b = np.array([[t.transform.translation.x, t.transform.rotation.w, t.transform.rotation.x] for t in one_by_one])
     np.testing.assert_allclose(a, b, atol=1e-12)
-    assert serialize_message(TFMessage(transforms=together))         # valid for the serialiser
-    assert tf_frames.bodies_transforms([], [], header()) == []
+    assert serialize_message(TFMessage(transforms=together.to_msgs()))   # valid for the serialiser
+    assert len(tf_frames.bodies_transforms([], [], header())) == 0
 
 
 def test_bodies_transforms_name_the_non_finite_body():

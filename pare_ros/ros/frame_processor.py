@@ -26,6 +26,7 @@ from .image_conversion import (DEFAULT_LIMITS, ImageLimits, compressed_msg_to_rg
                                rgb_to_image_msg)
 from .markers import body_marker_bundle, delete_markers, MarkerBundle
 from .tf_frames import bodies_transforms
+from .tf_message import TransformBundle
 
 
 @dataclass
@@ -56,7 +57,7 @@ class ProcessorSettings:
 @dataclass
 class FrameOutputs:
     bodies: object                                   # pare_ros/SmplBodyArray
-    transforms: list = field(default_factory=list)   # geometry_msgs/TransformStamped
+    transforms: TransformBundle = field(default_factory=TransformBundle)   # TF: .serialize() / .to_msgs()
     markers: Optional[MarkerBundle] = None
     debug_image: object = None                       # sensor_msgs/Image
     body_points: object = None                       # sensor_msgs/PointCloud2
@@ -369,9 +370,9 @@ class FrameProcessor:
                                         world_transform, world_frame, world_fallback, planner_offsets,
                                         velocity_covs=self._velocity_cov)
         if s.publish_tf:
-            outputs.transforms += bodies_transforms([body for _, body in people], [view.body_id for view, _ in people],
-                                                    header, prefix=s.tf_prefix, parents=self.parents,
-                                                    joint_frames=s.joint_frames)
+            outputs.transforms = bodies_transforms([body for _, body in people], [view.body_id for view, _ in people],
+                                                   header, prefix=s.tf_prefix, parents=self.parents,
+                                                   joint_frames=s.joint_frames)
         if s.publish_markers and want_markers:
             bundle = MarkerBundle()
             for tid in removed + hidden:

@@ -319,7 +319,7 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
         out.bodies.latency = float(self._now() - stamp)
         self.bodies_pub.publish(out.bodies)
         if out.transforms:
-            self._send_tf(out.transforms)
+            self.tf_pub.publish(out.transforms.serialize())     # CDR bytes: ~0.1 ms, not ~2
         if out.markers is not None and len(out.markers):
             self.markers_pub.publish(out.markers.serialize())   # spliced bytes: ~1 ms, not ~36
         if out.debug_image is not None:

@@ -22,14 +22,12 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
+from tf2_msgs.msg import TFMessage
+
 from ..msg import SmplBodyArray
 from .detection_pairing import DetectionPairing
 from .pipeline_factory import StartupError, build_processor
-
-try:  # tf2_ros on a normal ROS 2 install; a plain /tf publisher where it is missing
-    from tf2_ros import TransformBroadcaster
-except ImportError:  # pragma: no cover - depends on the installation
-    TransformBroadcaster = None
+from .tf_lookup import TF_QOS
 
 SUCCESS, FAILURE, ERROR = (TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE,
                            TransitionCallbackReturn.ERROR)
@@ -144,16 +142,10 @@ class NodeLifecycle:
         self.debug_pub = self.create_lifecycle_publisher(Image, "~/debug_image", self._qos(out, 1))
         self.points_pub = self.create_lifecycle_publisher(PointCloud2, "~/body_points", self._qos(out, 1))
         self._publishers_made = [self.bodies_pub, self.markers_pub, self.debug_pub, self.points_pub]
-        if TransformBroadcaster is not None:
-            self.tf_broadcaster = TransformBroadcaster(self)
-            self._publishers_made.append(self.tf_broadcaster.pub_tf)
-            self._send_tf = self.tf_broadcaster.sendTransform
-        else:
-            from tf2_msgs.msg import TFMessage
-
-            tf_pub = self.create_publisher(TFMessage, "/tf", self._qos("reliable", 100))
-            self._publishers_made.append(tf_pub)
-            self._send_tf = lambda transforms: tf_pub.publish(TFMessage(transforms=transforms))
+        # /tf with tf2_ros TransformBroadcaster's QoS (reliable, volatile, depth 100), our own
+        # publisher so that the worker can publish TransformBundle's CDR bytes (no objects).
+        self.tf_pub = self.create_publisher(TFMessage, "/tf", TF_QOS)
+        self._publishers_made.append(self.tf_pub)
         from .planner_node import PlannerHooks   # world-frame TF lookup, people_msgs, REP-155, forecasts
 
         self.planner = PlannerHooks(self)

@@ -65,9 +65,7 @@ def process_bag(input_bag: Path, output_bag: Path, image_topic: str, info_topic:
                 log.warning("%s", warning)
             bag.write(f"{namespace}/bodies", out.bodies, log_ns)
             if out.transforms:
-                from tf2_msgs.msg import TFMessage
-
-                bag.write("/tf", TFMessage(transforms=out.transforms), log_ns)
+                bag.write_raw("/tf", "tf2_msgs/msg/TFMessage", out.transforms.serialize(), log_ns)
             if out.markers is not None and len(out.markers):
                 bag.write(f"{namespace}/markers", out.markers.to_msg(), log_ns)
             if out.debug_image is not None:

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..constants import SMPL_JOINT_NAMES, SMPL_PARENTS
-from .message_builders import bulk_builder
+from .tf_message import TransformBundle
 
 #: Columns are the REP-155 body axes (x forward, y left, z up) written in SMPL's rest axes
 #: (x = person's left, y = up, z = forward): R_body = R_global · M.
@@ -105,26 +105,29 @@ def frame_names(body_id: str, prefix: str = "smpl_",
     return [f"{prefix}{name}_{body_id}" for name in joint_names]
 
 
-def _transform_msgs(stamp, parents: List[str], children: List[str],
-                    translations: np.ndarray, quaternions: np.ndarray) -> list:
-    """TransformStamped objects from [T,3] translations and [T,4] quaternions, built through
-    :func:`.message_builders.bulk_builder` (the setters' checks cost more than the math)."""
-    from builtin_interfaces.msg import Time
-    from geometry_msgs.msg import Quaternion, Transform, TransformStamped, Vector3
-    from std_msgs.msg import Header
+@functools.lru_cache(maxsize=16)
+def _joint_edges(parents: Tuple[int, ...]) -> Tuple[np.ndarray, np.ndarray]:
+    """(joints with a parent [J-1], their parents [J-1]): the joint frames after the pelvis."""
+    idx = np.array([j for j, p in enumerate(parents) if p >= 0], dtype=np.intp)
+    return idx, np.array([parents[j] for j in idx], dtype=np.intp)
 
-    make_time = bulk_builder(Time, ("sec", "nanosec"))
-    make_header = bulk_builder(Header, ("stamp", "frame_id"))
-    make_vector = bulk_builder(Vector3, ("x", "y", "z"))
-    make_quat = bulk_builder(Quaternion, ("x", "y", "z", "w"))
-    make_transform = bulk_builder(Transform, ("translation", "rotation"))
-    make_stamped = bulk_builder(TransformStamped, ("header", "child_frame_id", "transform"))
-    sec, nanosec = int(stamp.sec), int(stamp.nanosec)
-    t_list = np.asarray(translations, dtype=np.float64).tolist()   # Python floats for the slots
-    q_list = np.asarray(quaternions, dtype=np.float64).tolist()
-    return [make_stamped(make_header(make_time(sec, nanosec), str(parent)), str(child),
-                         make_transform(make_vector(*t), make_quat(*q)))
-            for parent, child, t, q in zip(parents, children, t_list, q_list)]
+
+@functools.lru_cache(maxsize=4096)
+def _body_tree(camera_frame: str, body_id: str, prefix: str, joint_names: Tuple[str, ...],
+               parents: Tuple[int, ...], joint_frames: bool, head_frame: bool) -> Tuple[tuple, tuple]:
+    """(parent frames, child frames) of one body's transforms, in :func:`body_transforms`'
+    order (cached: the same names every frame while the person is tracked)."""
+    body = f"body_{body_id}"
+    parent_frames, child_frames = [camera_frame], [body]
+    if head_frame:
+        parent_frames.append(body)
+        child_frames.append(f"head_{body_id}")
+    if joint_frames:
+        names = frame_names(body_id, prefix, joint_names)
+        idx, par = _joint_edges(parents)
+        parent_frames += [body] + [names[p] for p in par]
+        child_frames += [names[0]] + [names[j] for j in idx]
+    return tuple(parent_frames), tuple(child_frames)
 
 
 def body_transforms(body, body_id: str, header, prefix: str = "smpl_",
@@ -142,29 +145,33 @@ def body_transforms(body, body_id: str, header, prefix: str = "smpl_",
         joint_frames: include the 24 SMPL joint frames, pelvis included (``tf.joint_frames``).
         head_frame: include ``head_<id>``.
     Returns:
-        [body_<id>, head_<id>?, <prefix>pelvis_<id>, <prefix><joint>_<id> × 23?], ready to be
-        sent together in one TFMessage.
+        [body_<id>, head_<id>?, <prefix>pelvis_<id>, <prefix><joint>_<id> × 23?] as
+        TransformStamped objects, ready to be sent together in one TFMessage.
     """
-    return bodies_transforms([body], [body_id], header, prefix, parents, joint_names, joint_frames, head_frame)
+    return bodies_transforms([body], [body_id], header, prefix, parents, joint_names, joint_frames,
+                             head_frame).to_msgs()
 
 
 def bodies_transforms(bodies: Sequence, body_ids: Sequence[str], header, prefix: str = "smpl_",
                       parents: Sequence[int] = SMPL_PARENTS,
                       joint_names: Sequence[str] = SMPL_JOINT_NAMES,
-                      joint_frames: bool = True, head_frame: bool = True) -> list:
+                      joint_frames: bool = True, head_frame: bool = True) -> TransformBundle:
     """:func:`body_transforms` of every person of a frame at once (P bodies, one NumPy pass
-    and one quaternion conversion for all): the concatenation of each body's list, in order.
+    and one quaternion conversion for all): the concatenation of each body's list, in order,
+    as a :class:`.tf_message.TransformBundle` (arrays; ``serialize()`` → TFMessage bytes).
 
     Raises:
         ValueError: a body with a non-finite pose (named; no transforms for the frame).
     """
+    sec, nanosec = int(header.stamp.sec), int(header.stamp.nanosec)
     if not len(bodies):
-        return []
+        return TransformBundle(sec, nanosec)
     rotmats = np.stack([np.asarray(b.rotmats, dtype=np.float64) for b in bodies])       # [P,24,3,3]
     rest = np.stack([np.asarray(b.rest_joints, dtype=np.float64) for b in bodies])      # [P,24,3]
     transl = np.stack([np.asarray(b.transl, dtype=np.float64).reshape(3) for b in bodies])
     joints = np.stack([np.asarray(b.joints3d, dtype=np.float64) for b in bodies])       # [P,24,3]
     n_joints = rotmats.shape[1]
+    parent_key = tuple(int(p) for p in parents)
     if len(parents) != n_joints or len(joint_names) != n_joints:
         raise ValueError(f"{n_joints} joints but {len(parents)} parents, {len(joint_names)} names")
     body_rot = rotmats[:, 0] @ REP_TO_SMPL                                               # [P,3,3]
@@ -180,8 +187,7 @@ def bodies_transforms(bodies: Sequence, body_ids: Sequence[str], header, prefix:
         # Pelvis relative to body_<id>: camera→pelvis is (R0, rest0 + transl).
         rots.append((body_rot_t @ rotmats[:, 0])[:, None])
         trans.append((body_rot_t @ (rest[:, 0] + transl - body_origin)[..., None])[:, None, :, 0])
-        idx = np.array([j for j in range(len(parents)) if parents[j] >= 0])
-        par = np.array([parents[j] for j in idx])
+        idx, par = _joint_edges(parent_key)
         rots.append(rotmats[:, idx])                                   # local rotations
         trans.append(rest[:, idx] - rest[:, par])                      # rest-pose bone offsets
     rot_all = np.concatenate(rots, axis=1)                             # [P,T,3,3]
@@ -190,18 +196,9 @@ def bodies_transforms(bodies: Sequence, body_ids: Sequence[str], header, prefix:
     if not finite.all():
         raise ValueError(f"body {body_ids[int(np.argmin(finite))]}: non-finite pose, no transforms")
     cam_frame = header.frame_id.lstrip("/")
-    parent_frames, child_frames = [], []
-    for body_id in body_ids:
-        body_frame_id = f"body_{body_id}"
-        parent_frames.append(cam_frame)
-        child_frames.append(body_frame_id)
-        if head_frame:
-            parent_frames.append(body_frame_id)
-            child_frames.append(f"head_{body_id}")
-        if joint_frames:
-            names = frame_names(str(body_id), prefix, tuple(joint_names))
-            parent_frames += [body_frame_id] + [names[p] for p in par]
-            child_frames += [names[0]] + [names[j] for j in idx]
+    trees = [_body_tree(cam_frame, str(body_id), prefix, tuple(joint_names), parent_key, bool(joint_frames),
+                        bool(head_frame)) for body_id in body_ids]
     n = rot_all.shape[0] * rot_all.shape[1]
-    return _transform_msgs(header.stamp, parent_frames, child_frames, trans_all.reshape(n, 3),
-                           quaternions_xyzw(rot_all.reshape(n, 3, 3)))
+    return TransformBundle(sec, nanosec, [f for tree in trees for f in tree[0]],
+                           [f for tree in trees for f in tree[1]],
+                           trans_all.reshape(n, 3), quaternions_xyzw(rot_all.reshape(n, 3, 3)))
