@@ -19,13 +19,50 @@ gate, until it is calibrated with real weights.
 """
 from __future__ import annotations
 
+import math
+
 import torch
+
+_LOG2E = math.log2(math.e)
+#: Smallest per-pixel normaliser the one-exponential path accepts (far above float32's
+#: 1.2e-38, so every term that matters keeps full precision; see :func:`part_visibility`).
+_MIN_NORMALISER = 1e-30
 
 
 def part_visibility(segm_logits: torch.Tensor) -> torch.Tensor:
-    """segm_logits [N,25,H,W] (channel 0 background) → visibility [N,24] in [0,1]."""
+    """segm_logits [N,25,H,W] (channel 0 background) → visibility [N,24] in [0,1].
+
+    Computed with one exponential per logit instead of two softmaxes (a softmax over the 25
+    channels runs at stride H·W and was the slowest op of post-processing). With
+    ``M_c = max_p L_c(p)``, ``G = max_c M_c``, ``a_c(p) = exp(L_c(p) − M_c)`` (≤ 1),
+    ``z_c = Σ_p a_c(p)`` and ``w_c = exp(M_c − G)``:
+
+        A_j(p) = a_j(p) / z_j,   P_j(p) = w_j a_j(p) / s(p),   s(p) = Σ_c w_c a_c(p)
+        visibility_j = (w_j / z_j) · Σ_p a_j(p)² / s(p)
+
+    (a batched matrix product for the sum over c). ``s(p) = exp(max_c L_c(p) − G)``
+    up to a factor in [1, 25], so it only underflows where a pixel's best logit lies ~70
+    below the map's best; then the softmax form, exact for any range, is used instead.
+    """
     n, c = segm_logits.shape[:2]
     logits = segm_logits.float().reshape(n, c, -1)
+    peak = logits.amax(-1, keepdim=True)                                   # [N,25,1]   M_c
+    # exp2 of the scaled difference: half the cost of exp, and the difference is formed
+    # before scaling so the rounding stays relative to L − M_c (shift-invariant).
+    a = torch.sub(logits, peak).mul_(_LOG2E).exp2_()                       # [N,25,HW]  a_c
+    z = a[:, 1:].sum(-1)                                                   # [N,24]     z_j
+    w = (peak - peak.amax(1, keepdim=True)).exp_()                         # [N,25,1]   w_c
+    s = torch.bmm(w.transpose(1, 2), a)                                    # [N,1,HW]   s(p)
+    if s.amin() < _MIN_NORMALISER:      # (a host sync on CUDA; the results go to the host next)
+        return _part_visibility_softmax(logits)
+    # Σ_p by torch's sum (pairwise) rather than a third product: BLAS's running float32 sum
+    # over 3136 pixels was off by ~1e-6.
+    num = a[:, 1:].square_().mul_(s.reciprocal_()).sum(-1)                 # [N,24]
+    return num.mul_(w[:, 1:, 0]).div_(z).clamp_(0.0, 1.0)
+
+
+def _part_visibility_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """The definition with two softmaxes: logits [N,25,HW] float32 → [N,24]."""
     attention = logits[:, 1:].softmax(dim=-1)               # [N,24,HW] spatial, per part
     part_prob = logits.softmax(dim=1)[:, 1:]                # [N,24,HW] per pixel, over parts
     return (attention * part_prob).sum(-1).clamp(0.0, 1.0)
