@@ -16,7 +16,9 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+from . import so3
+from .so3 import nearest_rotation
 
 
 def smoothing_factor(cutoff, dt: float) -> np.ndarray:
@@ -76,30 +78,20 @@ class OneEuroFilter:
         return new.reshape(x.shape).copy()
 
 
-def nearest_rotation(matrices) -> np.ndarray:
-    """[...,3,3] → the nearest proper rotations (SVD, det +1): tolerates noise and reflections."""
-    m = np.asarray(matrices, dtype=np.float64)
-    u, _, vt = np.linalg.svd(m)
-    d = np.sign(np.linalg.det(u @ vt))
-    d = np.where(d == 0, 1.0, d)
-    u[..., :, 2] *= d[..., None]
-    return u @ vt
-
-
-def so3_one_euro_step(r_hat: Rotation, w_hat: np.ndarray, r: Rotation, dt, min_cutoff: float,
+def so3_one_euro_step(r_hat: np.ndarray, w_hat: np.ndarray, r: np.ndarray, dt, min_cutoff: float,
                       beta: float, d_cutoff: float, cutoff_scale=None):
     """One SO(3) One Euro step for N rotations at once (the maths of :class:`SO3OneEuroFilter`).
 
-    r_hat, r: N rotations (estimate, measurement); w_hat [N,3] rad/s filtered rate; dt s,
-    scalar or [N] (> 0); cutoff_scale [N] or None. Returns (new r_hat, new w_hat).
+    r_hat, r [N,3,3]: rotations (estimate, measurement); w_hat [N,3] rad/s filtered rate; dt s,
+    scalar or [N] (> 0); cutoff_scale [N] or None. Returns (new r_hat [N,3,3], new w_hat [N,3]).
     """
     dt = np.broadcast_to(np.asarray(dt, dtype=np.float64), (len(r),))
-    delta = (r_hat.inv() * r).as_rotvec()                   # [N,3], local frame
+    delta = so3.log(np.swapaxes(r_hat, 1, 2) @ r)                        # [N,3], in r_hat's frame
     a_d = smoothing_factor(d_cutoff, dt)[:, None]
     w_hat = a_d * (delta / dt[:, None]) + (1 - a_d) * w_hat
-    cutoff = _cutoff(min_cutoff, beta, np.linalg.norm(w_hat, axis=-1), cutoff_scale)
+    cutoff = _cutoff(min_cutoff, beta, np.sqrt(np.einsum("ni,ni->n", w_hat, w_hat)), cutoff_scale)
     a = smoothing_factor(cutoff, dt)[:, None]
-    return r_hat * Rotation.from_rotvec(a * delta), w_hat
+    return r_hat @ so3.exp(a * delta), w_hat
 
 
 class SO3OneEuroFilter:
@@ -107,9 +99,9 @@ class SO3OneEuroFilter:
 
     Per step, with R̂ the previous estimate and R the measurement: δ = log(R̂ᵀR) (rotation
     vector in R̂'s frame, |δ| ≤ π), ω = δ/dt, ω̂ = low-pass(ω, d_cutoff), cutoff = min_cutoff +
-    beta·|ω̂| (Hz, beta in s/rad), R̂ ← R̂·exp(α·δ). exp/log go through unit quaternions
-    (scipy), so every output is a rotation to machine precision; at |δ| = π exactly either
-    direction is the same rotation and the step stays valid.
+    beta·|ω̂| (Hz, beta in s/rad), R̂ ← R̂·exp(α·δ) (:mod:`.so3`): every output is a rotation
+    to rounding; at |δ| = π exactly either direction is the same rotation and the step stays
+    valid.
     """
 
     def __init__(self, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff: float = 1.0) -> None:
@@ -117,21 +109,21 @@ class SO3OneEuroFilter:
         self.reset()
 
     def reset(self) -> None:
-        self.r_hat: Optional[Rotation] = None
+        self.r_hat: Optional[np.ndarray] = None
         self.w_hat: Optional[np.ndarray] = None
         self.stamp: Optional[float] = None
 
     def __call__(self, rotmats, stamp: float, cutoff_scale=None) -> np.ndarray:
         """rotmats [N,3,3] at ``stamp`` s → filtered [N,3,3] (orthonormal, det +1)."""
-        r = Rotation.from_matrix(nearest_rotation(np.asarray(rotmats).reshape(-1, 3, 3)))
+        r = nearest_rotation(np.asarray(rotmats).reshape(-1, 3, 3))
         if self.r_hat is None or stamp < self.stamp or len(r) != len(self.r_hat):
             self.r_hat, self.stamp = r, float(stamp)
             self.w_hat = np.zeros((len(r), 3))
-            return r.as_matrix()
+            return r.copy()
         dt = float(stamp) - self.stamp
         if dt == 0:
-            return self.r_hat.as_matrix()
+            return self.r_hat.copy()
         self.r_hat, self.w_hat = so3_one_euro_step(self.r_hat, self.w_hat, r, dt, self.min_cutoff,
                                                    self.beta, self.d_cutoff, cutoff_scale)
         self.stamp = float(stamp)
-        return self.r_hat.as_matrix()
+        return self.r_hat.copy()

@@ -51,9 +51,15 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+from .one_euro import so3_one_euro_step
+from .so3 import log, nearest_rotation
 
-from .one_euro import nearest_rotation, so3_one_euro_step
+_EYE3 = np.eye(3)
+_EYE6 = np.eye(6)
+_VELOCITY_BLOCK = np.kron([[0.0, 1.0], [0.0, 0.0]], _EYE3)     # F(dt) = I + dt·this
+# Q(dt) = accel²·[dt³/3, dt²/2, dt] @ this: white-noise acceleration, per axis, flattened [3,36].
+_Q_BLOCKS = np.stack([np.kron(b, _EYE3) for b in ([[1.0, 0], [0, 0]], [[0, 1.0], [1.0, 0]],
+                                                  [[0, 0], [0, 1.0]])]).reshape(3, 36)
 
 
 @dataclass
@@ -82,7 +88,7 @@ class SmoothingParams:
 class SmoothedBatch:
     """Output of one :meth:`BodySmoother.update` (row i = track_ids[i]).
 
-    rotmats [P,24,3,3], axis_angle [P,24,3], transl [P,3] m, betas [P,10];
+    rotmats [P,24,3,3] (axis_angle [P,24,3]: computed on access), transl [P,3] m, betas [P,10];
     velocity [P,3] m/s of the root and velocity_cov [P,3,3] (m/s)², in the input frame;
     velocity_valid [P] (False until two estimates since the track (re)started); frames [P]
     estimates fused into the betas;
@@ -91,7 +97,6 @@ class SmoothedBatch:
 
     track_ids: np.ndarray
     rotmats: np.ndarray
-    axis_angle: np.ndarray
     transl: np.ndarray
     betas: np.ndarray
     velocity: np.ndarray
@@ -99,6 +104,10 @@ class SmoothedBatch:
     velocity_valid: np.ndarray
     frames: np.ndarray
     held: np.ndarray
+
+    @property
+    def axis_angle(self) -> np.ndarray:
+        return log(self.rotmats)
 
 
 class _Store:
@@ -178,13 +187,13 @@ class BodySmoother:
         a = s.a                                                 # (re)allocated arrays
         dt = np.where(old, stamp - a["stamp"][rows], np.inf)
         fresh = ~old | (dt > p.gap_reset)
-        R = _meas_cov(ray, p)                                   # [P,3,3]
+        R, R_inv = _meas_cov(ray, p)                            # [P,3,3] each
         same = old & (dt == 0)                                  # repeated stamp: keep the state
         run = old & ~fresh & ~same
         held = np.zeros(n, dtype=bool)
         if run.any():
-            held[run] = self._step(rows[run], dt[run], z[run], rot[run], R[run], vis if vis is None else vis[run],
-                                   stamp)
+            held[run] = self._step(rows[run], dt[run], z[run], rot[run], R[run], R_inv[run],
+                                   vis if vis is None else vis[run], stamp)
         if fresh.any():
             self._start(rows[fresh], z[fresh], rot[fresh], R[fresh], stamp, keep_betas=old[fresh])
         a["stamp"][rows[~same]] = stamp
@@ -207,26 +216,25 @@ class BodySmoother:
         a["x"][rows] = np.concatenate([z, np.zeros_like(z)], 1)
         a["P"][rows] = 0.0
         a["P"][rows, :3, :3] = R
-        a["P"][rows, 3:, 3:] = p.velocity_std ** 2 * np.eye(3)
+        a["P"][rows, 3:, 3:] = p.velocity_std ** 2 * _EYE3
         a["rot"][rows], a["w"][rows], a["pend"][rows], a["run"][rows] = rot, 0.0, 0.0, 0.0
         a["last_t"][rows], a["last_stamp"][rows] = z, stamp
         a["frames"][rows] = np.where(keep_betas, a["frames"][rows], 0)
         a["bsum"][rows] = np.where(keep_betas[:, None], a["bsum"][rows], 0.0)
         a["wsum"][rows] = np.where(keep_betas, a["wsum"][rows], 0.0)
 
-    def _step(self, rows, dt, z, rot, R, vis, stamp) -> np.ndarray:
+    def _step(self, rows, dt, z, rot, R, R_inv, vis, stamp) -> np.ndarray:
         """Kalman predict/gate/update + SO(3) One Euro for existing tracks; returns held [m]."""
         p, a = self.params, self._s.a
-        m = len(rows)
-        F = np.tile(np.eye(6), (m, 1, 1))
-        F[:, :3, 3:] = dt[:, None, None] * np.eye(3)
-        q = p.accel_std ** 2 * np.stack([dt ** 3 / 3, dt ** 2 / 2, dt ** 2 / 2, dt], 1).reshape(m, 2, 2)
-        Q = np.einsum("mij,kl->mikjl", q, np.eye(3)).reshape(m, 6, 6)
-        x = np.einsum("mij,mj->mi", F, a["x"][rows])
+        F = _EYE6 + dt[:, None, None] * _VELOCITY_BLOCK
+        Q = p.accel_std ** 2 * (np.stack([dt ** 3 / 3, dt ** 2 / 2, dt], 1) @ _Q_BLOCKS).reshape(-1, 6, 6)
+        x = a["x"][rows]                                        # a copy (fancy index): F·x in place
+        x[:, :3] += dt[:, None] * x[:, 3:]
         P = F @ a["P"][rows] @ np.swapaxes(F, 1, 2) + Q
         S = P[:, :3, :3] + R
+        S_inv = np.linalg.inv(S)                                # one batched call serves gate and gain
         y = z - x[:, :3]
-        d2 = np.einsum("mi,mi->m", y, np.linalg.solve(S, y[..., None])[..., 0])
+        d2 = np.einsum("mi,mij,mj->m", y, S_inv, y)
         r_hat = a["rot"][rows]
         rot_gate = math.radians(p.rot_gate_deg)
         turn = _angle(r_hat[:, 0], rot[:, 0])
@@ -237,16 +245,16 @@ class BodySmoother:
         suspect = (d2 > p.gate) | (turn > rot_gate)
         # Partner 1: the previous held (suspect/candidate) estimate.
         pend = (a["pend"][rows] > 0) & (stamp - a["pend_stamp"][rows] <= p.pair_window)
-        agrees = pend & _pair_ok(a["pend_t"][rows], z, R, stamp - a["pend_stamp"][rows], p) & (
+        agrees = pend & _pair_ok(a["pend_t"][rows], z, R_inv, stamp - a["pend_stamp"][rows], p) & (
             _angle(a["pend_rot"][rows][:, 0], rot[:, 0]) <= rot_gate)
         # Partner 2 (untrusted only): the last accepted estimate, if recent enough.
         last = (~trusted & (stamp - a["last_stamp"][rows] <= p.pair_window)
-                & _pair_ok(a["last_t"][rows], z, R, stamp - a["last_stamp"][rows], p) & (turn <= rot_gate))
+                & _pair_ok(a["last_t"][rows], z, R_inv, stamp - a["last_stamp"][rows], p) & (turn <= rot_gate))
         ok = np.where(trusted, ~suspect, last)
         jump = ~ok & agrees                                     # a consistent pair of held-back estimates
         held = ~ok & ~jump
         # Normal Kalman update (3 position rows of H = [I 0]).
-        K = np.swapaxes(np.linalg.solve(S, P[:, :3, :]), 1, 2)           # P Hᵀ S⁻¹ [m,6,3]
+        K = P[:, :, :3] @ S_inv                                 # P Hᵀ S⁻¹ [m,6,3]
         x_new = np.where(ok[:, None], x + np.einsum("mij,mj->mi", K, y), x)
         P_new = np.where(ok[:, None, None], P - K @ P[:, :3, :], P)
         a["x"][rows], a["P"][rows] = x_new, (P_new + np.swapaxes(P_new, 1, 2)) / 2
@@ -254,10 +262,9 @@ class BodySmoother:
             r_ok = rows[ok]
             scale = None if vis is None else (p.visibility_floor + (1 - p.visibility_floor) * vis[ok]).reshape(-1)
             est, w_new = so3_one_euro_step(
-                Rotation.from_matrix(a["rot"][r_ok].reshape(-1, 3, 3)), a["w"][r_ok].reshape(-1, 3),
-                Rotation.from_matrix(rot[ok].reshape(-1, 3, 3)), np.repeat(dt[ok], 24), p.rot_min_cutoff,
-                p.rot_beta, p.d_cutoff, scale)
-            a["rot"][r_ok] = est.as_matrix().reshape(-1, 24, 3, 3)
+                a["rot"][r_ok].reshape(-1, 3, 3), a["w"][r_ok].reshape(-1, 3), rot[ok].reshape(-1, 3, 3),
+                np.repeat(dt[ok], 24), p.rot_min_cutoff, p.rot_beta, p.d_cutoff, scale)
+            a["rot"][r_ok] = est.reshape(-1, 24, 3, 3)
             a["w"][r_ok] = w_new.reshape(-1, 24, 3)
         if jump.any():                                          # restart from the confirmed pair
             rj = rows[jump]
@@ -282,10 +289,8 @@ class BodySmoother:
         wsum = a["wsum"][rows]
         k = betas.shape[1]
         mean = np.where(wsum[:, None] > 0, a["bsum"][rows, :k] / np.where(wsum > 0, wsum, 1)[:, None], betas)
-        axis_angle = (Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_rotvec().reshape(-1, 24, 3) if len(rows)
-                      else np.zeros((0, 24, 3)))
         return SmoothedBatch(
-            track_ids=ids, rotmats=rot, axis_angle=axis_angle,
+            track_ids=ids, rotmats=rot,
             transl=a["x"][rows, :3].copy(), betas=mean, velocity=a["x"][rows, 3:].copy(),
             velocity_cov=a["P"][rows, 3:, 3:].copy(), velocity_valid=a["run"][rows] > 1,
             frames=a["frames"][rows].astype(np.int64), held=held)
@@ -322,21 +327,27 @@ class BodySmoother:
         return len(self._s.rows)
 
 
-def _meas_cov(ray: np.ndarray, p: SmoothingParams) -> np.ndarray:
-    """[P,3,3] measurement covariance: std_along·d along the unit ray, std_across·d across."""
-    d = np.maximum(np.linalg.norm(ray, axis=1), 0.1)
+def _meas_cov(ray: np.ndarray, p: SmoothingParams):
+    """(R, R⁻¹) [P,3,3]: measurement covariance, std_along·d along the ray u = ray/d,
+    std_across·d across (d = |ray| ≥ 0.1 m). R = αI + βuuᵀ, so by Sherman–Morrison
+    R⁻¹ = (I − β/(α + β|u|²)·uuᵀ)/α (|u| < 1 only for rays under 0.1 m)."""
+    d = np.maximum(np.sqrt(np.einsum("mi,mi->m", ray, ray)), 0.1)
     u = ray / d[:, None]
-    across, along = (p.std_across * d) ** 2, (p.std_along * d) ** 2
-    return across[:, None, None] * np.eye(3) + (along - across)[:, None, None] * u[:, :, None] * u[:, None, :]
+    uu = u[:, :, None] * u[:, None, :]
+    alpha, along = (p.std_across * d) ** 2, (p.std_along * d) ** 2
+    beta = along - alpha
+    R = alpha[:, None, None] * _EYE3 + beta[:, None, None] * uu
+    k = beta / (alpha + beta * np.einsum("mi,mi->m", u, u))
+    return R, (_EYE3 - k[:, None, None] * uu) / alpha[:, None, None]
 
 
-def _pair_ok(za: np.ndarray, zb: np.ndarray, R: np.ndarray, dt: np.ndarray, p: SmoothingParams) -> np.ndarray:
+def _pair_ok(za: np.ndarray, zb: np.ndarray, R_inv: np.ndarray, dt: np.ndarray, p: SmoothingParams) -> np.ndarray:
     """[P] bool: estimates za (dt s earlier) and zb [P,3] are of one person: their displacement,
     less what ``max_speed`` allows in dt, is within the χ²(3) gate of two measurements (2R)."""
     y = zb - za
-    n = np.linalg.norm(y, axis=1)
+    n = np.sqrt(np.einsum("mi,mi->m", y, y))
     y = y * np.clip(1 - p.max_speed * np.maximum(dt, 0) / np.maximum(n, 1e-12), 0, None)[:, None]
-    return np.einsum("mi,mi->m", y, np.linalg.solve(2 * R, y[..., None])[..., 0]) <= p.gate
+    return np.einsum("mi,mij,mj->m", y, R_inv, y) / 2 <= p.gate
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
