@@ -12,7 +12,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .message_builders import bulk_builder
-from .tf_frames import body_poses
+from .tf_frames import LEFT_HIP, REP_TO_SMPL, RIGHT_HIP, quaternions_xyzw
 
 # Values of SmplBody.TRACK_* (kept here so the module imports without the built messages).
 TRACK_TENTATIVE, TRACK_CONFIRMED, TRACK_COASTING = 0, 1, 2
@@ -96,14 +96,40 @@ class _Merged:
         return getattr(self._smoothed if name in self._3D else self._body, name)
 
 
-def _rows(bodies, name: str, size: int) -> np.ndarray:
-    """[P, size] float32 of one field of every body (raises on a wrong count); each row a
-    contiguous float32 array of exactly the declared length, as the message stores it."""
-    out = np.array([np.asarray(getattr(b, name), dtype=np.float64).reshape(-1) for b in bodies],
-                   dtype=np.float32)
-    if out.ndim != 2 or out.shape[1] != size:
-        raise ValueError(f"{name}: expected {size} values per body, got shape {out.shape}")
+def _rows(values: Sequence, name: str, size: int, dtype=np.float32) -> np.ndarray:
+    """[P, size] from P per-body values, in one conversion (raises on a wrong count). Rows of
+    the float32 result are contiguous arrays of exactly the declared length, as the message
+    stores them."""
+    try:
+        out = np.array(values, dtype=dtype).reshape(len(values), -1)
+    except ValueError as exc:                       # ragged: a body with a wrong shape
+        raise ValueError(f"{name}: expected {size} values per body ({exc})") from None
+    if out.shape[1] != size:
+        raise ValueError(f"{name}: expected {size} values per body, got {out.shape[1]}")
     return out
+
+
+def _stack(bodies: Sequence, name: str, size: int, dtype=np.float32) -> np.ndarray:
+    """:func:`_rows` of the attribute ``name`` of every body."""
+    return _rows([getattr(b, name) for b in bodies], name, size, dtype)
+
+
+def _joint_confidences(bodies, joints3d: np.ndarray, track_views, image_size, given) -> np.ndarray:
+    """[P,24] float32: :func:`default_joint_confidence` of every body at once, rows of
+    ``given`` (a sequence with (24,) or None per body) replacing it where not None."""
+    confidence = np.array([b.score if getattr(v, "confidence", None) is None else v.confidence
+                           for b, v in zip(bodies, track_views)], dtype=np.float64)
+    joints2d = _stack(bodies, "joints2d", 48, np.float64).reshape(-1, 24, 2)
+    inside = joints3d[:, :, 2] > 0
+    if image_size is not None:
+        width, height = image_size
+        inside &= ((joints2d[..., 0] >= 0) & (joints2d[..., 0] < width)
+                   & (joints2d[..., 1] >= 0) & (joints2d[..., 1] < height))
+    out = confidence[:, None] * _stack(bodies, "part_visibility", 24, np.float64) * inside
+    for i, row in enumerate(given):
+        if row is not None:
+            out[i] = _rows([row], "joint_confidence", 24, np.float64)[0]
+    return out.astype(np.float32)
 
 
 def smpl_body_msgs(bodies: Sequence, track_views: Optional[Sequence] = None,
@@ -111,9 +137,10 @@ def smpl_body_msgs(bodies: Sequence, track_views: Optional[Sequence] = None,
                    image_size: Optional[Tuple[int, int]] = None,
                    velocities: Optional[Sequence] = None, velocity_frame: str = "",
                    joint_confidences: Optional[Sequence] = None) -> list:
-    """All people of a frame as pare_ros/SmplBody messages, with every array field computed
-    for all P people at once (root poses, joint confidences, float32 conversions) and the
-    messages filled without the per-field setter checks (:mod:`.message_builders`).
+    """All people of a frame as pare_ros/SmplBody messages: every field is computed for all P
+    people at once (one array conversion per field, root poses and joint confidences in one
+    NumPy pass), and the messages are filled column-wise without the per-field setter checks
+    (:mod:`.message_builders`), so the per-person cost is a few object constructions.
 
     Args are :func:`smpl_body_msg`'s, one entry per body: ``track_views`` [P] (None entries:
     untracked), ``velocities`` [P] ((3,) or None), ``joint_confidences`` [P] ((24,) or None:
@@ -125,58 +152,55 @@ def smpl_body_msgs(bodies: Sequence, track_views: Optional[Sequence] = None,
     p = len(bodies)
     if p == 0:
         return []
-    track_views = [None] * p if track_views is None else list(track_views)
+    views = [None] * p if track_views is None else list(track_views)
     velocities = [None] * p if velocities is None else list(velocities)
-    confidences = [None] * p if joint_confidences is None else list(joint_confidences)
-    confidences = [default_joint_confidence(b, image_size, getattr(view, "confidence", None)) if c is None else c
-                   for b, c, view in zip(bodies, confidences, track_views)]
-    crops = [(b.crop.cx, b.crop.cy, b.crop.side) if hasattr(b.crop, "cx") else b.crop for b in bodies]
-    fields = {
-        "bbox": _rows(bodies, "box", 4), "joints_2d": _rows(bodies, "joints2d", 48),
-        "betas": _rows(bodies, "betas", 10), "transl": _rows(bodies, "transl", 3),
-        "cam_crop": _rows(bodies, "cam_crop", 3), "joints_3d": _rows(bodies, "joints3d", 72),
-        "part_visibility": _rows(bodies, "part_visibility", 24),
+    joints3d = _stack(bodies, "joints3d", 72, np.float64).reshape(p, 24, 3)
+    axis_angle = _stack(bodies, "axis_angle", 72)
+    columns = {
+        "bbox": _stack(bodies, "box", 4), "joints_2d": _stack(bodies, "joints2d", 48),
+        "betas": _stack(bodies, "betas", 10), "transl": _stack(bodies, "transl", 3),
+        "cam_crop": _stack(bodies, "cam_crop", 3), "joints_3d": joints3d.reshape(p, 72).astype(np.float32),
+        "part_visibility": _stack(bodies, "part_visibility", 24),
+        "crop": _rows([(b.crop.cx, b.crop.cy, b.crop.side) if hasattr(b.crop, "cx") else b.crop
+                       for b in bodies], "crop", 3),
+        "joint_confidence": _joint_confidences(bodies, joints3d, views, image_size,
+                                               [None] * p if joint_confidences is None else joint_confidences),
+        "global_orient": axis_angle[:, :3], "body_pose": axis_angle[:, 3:],
     }
-    fields["crop"] = np.array(crops, dtype=np.float32).reshape(p, -1)
-    fields["joint_confidence"] = np.array([np.asarray(c, dtype=np.float64).reshape(-1) for c in confidences],
-                                          dtype=np.float32).reshape(p, -1)
-    for name, size in (("crop", 3), ("joint_confidence", 24)):
-        if fields[name].shape[1] != size:
-            raise ValueError(f"{name}: expected {size} values per body, got {fields[name].shape[1]}")
-    axis_angle = _rows(bodies, "axis_angle", 72)
-    fields["global_orient"], fields["body_pose"] = axis_angle[:, :3], axis_angle[:, 3:]
-    positions, quaternions = body_poses(bodies)
+    columns = {name: list(rows) for name, rows in columns.items()}       # row views, one per body
 
+    # Scalars (float32-rounded Python floats, so a message equals its own round trip).
+    tracked = [v is not None for v in views]
+    scores = [b.score if v is None or getattr(v, "score", None) is None else v.score for b, v in zip(bodies, views)]
+    f32 = np.array([[float(v.age) if t else 0.0 for v, t in zip(views, tracked)],
+                    [float(v.time_since_update) if t else 0.0 for v, t in zip(views, tracked)],
+                    scores, [b.truncation for b in bodies]], dtype=np.float32).tolist()
+    columns.update(
+        body_id=[str(v.body_id) if t else "" for v, t in zip(views, tracked)],
+        track_id=[int(v.track_id) & 0xFFFFFFFF if t else 0 for v, t in zip(views, tracked)],
+        tracking_state=[int(v.state) if t else TRACK_CONFIRMED for v, t in zip(views, tracked)],
+        age=f32[0], time_since_update=f32[1], detection_score=f32[2], truncation=f32[3])
+
+    # Root pose of body_<id> (REP-155) and velocity.
+    rotmats0 = np.array([np.asarray(b.rotmats)[0] for b in bodies], dtype=np.float64)
+    positions = (0.5 * (joints3d[:, LEFT_HIP] + joints3d[:, RIGHT_HIP])).tolist()
+    quaternions = quaternions_xyzw(rotmats0 @ REP_TO_SMPL).tolist()
     make_point, make_quat = bulk_builder(Point, ("x", "y", "z")), bulk_builder(Quaternion, ("x", "y", "z", "w"))
     make_pose, make_vector = bulk_builder(Pose, ("position", "orientation")), bulk_builder(Vector3, ("x", "y", "z"))
-    names = ("body_id", "track_id", "tracking_state", "age", "time_since_update", "detection_score",
-             "root", "root_velocity", "velocity_frame", "velocity_valid", "truncation", "rotmats",
-             "vertices") + tuple(fields)
-    make_body = bulk_builder(SmplBody, names)
-    out = []
-    for i, (body, view, velocity) in enumerate(zip(bodies, track_views, velocities)):
-        v = {name: value[i] for name, value in fields.items()}          # contiguous float32 rows
-        if view is not None:
-            score = getattr(view, "score", None)
-            v.update(body_id=str(view.body_id), track_id=int(view.track_id) & 0xFFFFFFFF,
-                     tracking_state=int(view.state), age=_f32(view.age),
-                     time_since_update=_f32(view.time_since_update),
-                     detection_score=_f32(body.score if score is None else score))
-        else:
-            v.update(body_id="", track_id=0, tracking_state=TRACK_CONFIRMED, age=0.0, time_since_update=0.0,
-                     detection_score=_f32(body.score))
-        v["root"] = make_pose(make_point(*positions[i].tolist()), make_quat(*quaternions[i].tolist()))
-        if velocity is not None:
-            vel = [float(x) for x in np.asarray(velocity, dtype=np.float64).reshape(3)]
-            v.update(root_velocity=make_vector(*vel), velocity_valid=bool(np.isfinite(vel).all()),
-                     velocity_frame=str(velocity_frame))
-        else:
-            v.update(root_velocity=make_vector(0.0, 0.0, 0.0), velocity_valid=False, velocity_frame="")
-        v["rotmats"] = _checked_floats(body, "rotmats", (24, 3, 3)) if publish_rotmats else array.array("f")
-        v["vertices"] = _checked_floats(body, "vertices", (6890, 3)) if publish_vertices else array.array("f")
-        v["truncation"] = _f32(body.truncation)
-        out.append(make_body(*(v[name] for name in names)))
-    return out
+    columns["root"] = [make_pose(make_point(*x), make_quat(*q)) for x, q in zip(positions, quaternions)]
+    has_velocity = [v is not None for v in velocities]
+    velocity = np.array([np.asarray(v, dtype=np.float64).reshape(3) if h else (0.0, 0.0, 0.0)
+                         for v, h in zip(velocities, has_velocity)])
+    finite = np.isfinite(velocity).all(axis=1).tolist()
+    columns.update(
+        root_velocity=[make_vector(*v) for v in velocity.tolist()],
+        velocity_valid=[h and f for h, f in zip(has_velocity, finite)],
+        velocity_frame=[str(velocity_frame) if h else "" for h in has_velocity],
+        rotmats=[_checked_floats(b, "rotmats", (24, 3, 3)) if publish_rotmats else array.array("f") for b in bodies],
+        vertices=[_checked_floats(b, "vertices", (6890, 3)) if publish_vertices else array.array("f")
+                  for b in bodies])
+    names = tuple(columns)
+    return list(map(bulk_builder(SmplBody, names), *(columns[name] for name in names)))
 
 
 def _checked_floats(body, name: str, shape: tuple) -> array.array:
@@ -199,14 +223,11 @@ def smpl_body_array_msg(header, bodies: Sequence, image_size: Tuple[int, int], i
     """
     from pare_ros.msg import SmplBodyArray
 
-    msg = SmplBodyArray()
-    msg.header = header
-    msg.image_width, msg.image_height = int(image_size[0]), int(image_size[1])
+    make = bulk_builder(SmplBodyArray, ("header", "image_width", "image_height", "intrinsics", "smpl_model",
+                                        "estimator", "latency", "frames_skipped", "bodies"))
     values = intrinsics.as_tuple() if hasattr(intrinsics, "as_tuple") else intrinsics
-    msg.intrinsics = _fixed(values, 4, np.float64)
-    msg.smpl_model = str(smpl_model)
-    msg.estimator = str(estimator)
-    msg.latency = _f32(latency)
-    msg.frames_skipped = int(frames_skipped)
-    msg.bodies = list(bodies)
-    return msg
+    width, height = (int(v) for v in image_size)
+    if not (0 <= width < 2 ** 32 and 0 <= height < 2 ** 32 and 0 <= int(frames_skipped) < 2 ** 32):
+        raise ValueError(f"image size {image_size} / frames_skipped {frames_skipped} out of uint32 range")
+    return make(header, width, height, _fixed(values, 4, np.float64), str(smpl_model), str(estimator),
+                _f32(latency), int(frames_skipped), list(bodies))

@@ -90,13 +90,6 @@ def body_pose(body) -> Tuple[np.ndarray, np.ndarray]:
     return origin, quaternions_xyzw(rotation)
 
 
-def body_poses(bodies: Sequence) -> Tuple[np.ndarray, np.ndarray]:
-    """:func:`body_pose` of P bodies at once: (positions [P,3], quaternions [P,4] x, y, z, w)."""
-    rotmats = np.stack([np.asarray(b.rotmats, dtype=np.float64)[0] for b in bodies])
-    joints = np.stack([np.asarray(b.joints3d, dtype=np.float64)[[LEFT_HIP, RIGHT_HIP]] for b in bodies])
-    return 0.5 * (joints[:, 0] + joints[:, 1]), quaternions_xyzw(rotmats @ REP_TO_SMPL)
-
-
 @functools.lru_cache(maxsize=4096)
 def frame_names(body_id: str, prefix: str = "smpl_",
                 joint_names: Sequence[str] = SMPL_JOINT_NAMES) -> List[str]:
