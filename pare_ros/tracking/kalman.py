@@ -1,4 +1,4 @@
-"""Constant-velocity Kalman filter of a person box, for prediction while a track coasts.
+"""Constant-velocity Kalman filters of person boxes, for prediction while a track coasts.
 
 State ``[cx, cy, w, h, vcx, vcy, vw, vh]`` in px and px/s; measurement ``[cx, cy, w, h]``.
 
@@ -8,7 +8,7 @@ through ``F(dt)`` and ``Q(dt)``; its gain adapts, so a new track follows its fir
 (large initial velocity uncertainty) and settles as evidence accumulates, where an alpha-beta
 filter with a gain tuned for steady state starts with a wrong velocity and converges slowly.
 Noise levels scale with the box height (as in DeepSORT/ByteTrack), so near and far people
-behave alike. The cost is a few 8×8 products per track and frame.
+behave alike.
 
 The box *size* gets its own, smaller, process noise and initial rate uncertainty: a person's box
 height changes only as fast as their distance does (walking towards a camera at 1.4 m/s from
@@ -16,32 +16,50 @@ height changes only as fast as their distance does (walking towards a camera at 
 level would let a coasting track's predicted size wander, so that after a second of occlusion
 its gate would also accept a much nearer or farther person.
 
-:meth:`BoxKalmanFilter.gating_distance` is the squared Mahalanobis distance of detections to
+:meth:`BoxKalmanBatch.gating_distance` is the squared Mahalanobis distance of detections to
 the prediction (DeepSORT's gate): it grows with the time since the last update and the
 velocity uncertainty, so the same gate works at 3 Hz and 30 Hz and for a track seen once
 (no velocity yet) as for a settled one.
+
+**Storage.** F(dt), Q(dt), H and the initial covariance couple each coordinate (cx, cy, w, h)
+only with its own rate, so the 8×8 covariance is, exactly, four independent 2×2 blocks
+``[[var, cov], [cov, rate_var]]``, and stays so through every predict and update. All tracks'
+filters are therefore kept as arrays (``x`` [T,8], ``cov`` [T,3,4]) and stepped together with
+a few element-wise operations: the 8×8 products, the 4×4 solves and the per-track Python calls
+cost far more than the arithmetic on a real-time budget. ``test/test_kalman_batch.py`` checks
+this against the textbook 8×8 equations.
 """
 from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
 MIN_SIZE = 1.0   # px; prediction never shrinks a box below this
 
 
-def xyxy_to_cxcywh(box) -> np.ndarray:
-    x0, y0, x1, y1 = np.asarray(box, dtype=np.float64).reshape(4)
-    return np.array([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0])
+def xyxy_to_cxcywh(boxes) -> np.ndarray:
+    """[N,4] xyxy → [N,4] (cx, cy, w, h), float64."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], axis=1)
 
 
-def cxcywh_to_xyxy(z) -> np.ndarray:
-    cx, cy, w, h = z[:4]
-    w, h = max(w, MIN_SIZE), max(h, MIN_SIZE)
-    return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+def cxcywh_to_xyxy(z: np.ndarray) -> np.ndarray:
+    """[N,≥4] (cx, cy, w, h, …) → [N,4] xyxy; sizes below ``MIN_SIZE`` are raised to it."""
+    half = np.maximum(z[:, 2:4], MIN_SIZE) / 2
+    return np.concatenate([z[:, :2] - half, z[:, :2] + half], axis=1)
 
 
-class BoxKalmanFilter:
-    """Args:
-        box: first detection, xyxy px; stamp: its time (s).
+class BoxKalmanBatch:
+    """The box filters of T tracks, row ``i`` = one track, stepped together.
+
+    Attributes:
+        x: [T,8] states. cov: [T,3,4] per coordinate (cx, cy, w, h) its variance
+            (``cov[:, 0]``), its covariance with its rate (``cov[:, 1]``) and the rate's
+            variance (``cov[:, 2]``): the non-zero entries of the 8×8 covariance P.
+        stamp: [T] time (s) each row was last predicted to.
+
+    Args:
         measurement_std: detector box noise, fraction of the box height (1σ).
         accel_std: white-noise acceleration density, fraction of the box height per s²
             (walking people change speed by about half their height per second squared).
@@ -49,60 +67,121 @@ class BoxKalmanFilter:
         size_accel_std / size_rate_std: the same two for the box width and height.
     """
 
-    def __init__(self, box, stamp: float, measurement_std: float = 0.05,
-                 accel_std: float = 0.5, velocity_std: float = 1.0,
-                 size_accel_std: float = 0.1, size_rate_std: float = 0.3) -> None:
-        z = xyxy_to_cxcywh(box)
-        self.x = np.concatenate([z, np.zeros(4)])
-        h = max(z[3], MIN_SIZE)
-        rate = np.array([velocity_std, velocity_std, size_rate_std, size_rate_std])
-        self.P = np.diag(np.r_[np.full(4, (measurement_std * h) ** 2), (rate * h) ** 2])
-        self.stamp = float(stamp)
-        self.measurement_std = measurement_std
-        self.accel = np.array([accel_std, accel_std, size_accel_std, size_accel_std])
-        self.H = np.hstack([np.eye(4), np.zeros((4, 4))])
+    def __init__(self, measurement_std: float = 0.05, accel_std: float = 0.5,
+                 velocity_std: float = 1.0, size_accel_std: float = 0.1,
+                 size_rate_std: float = 0.3) -> None:
+        self.measurement_std = float(measurement_std)
+        self.accel = np.array([accel_std, accel_std, size_accel_std, size_accel_std], dtype=np.float64)
+        self.rate_std = np.array([velocity_std, velocity_std, size_rate_std, size_rate_std], dtype=np.float64)
+        self.x = np.zeros((0, 8))
+        self.cov = np.zeros((0, 3, 4))
+        self.stamp = np.zeros(0)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def add(self, boxes, stamp: float) -> None:
+        """Append one row per first detection, boxes [N,4] xyxy taken at ``stamp``: at rest,
+        with position noise of the measurement and the initial rate uncertainty."""
+        z = xyxy_to_cxcywh(boxes)
+        h = np.maximum(z[:, 3:4], MIN_SIZE)                                  # [N,1]
+        cov = np.zeros((len(z), 3, 4))
+        cov[:, 0] = (self.measurement_std * h) ** 2
+        cov[:, 2] = (self.rate_std * h) ** 2
+        self.x = np.concatenate([self.x, np.concatenate([z, np.zeros_like(z)], axis=1)])
+        self.cov = np.concatenate([self.cov, cov])
+        self.stamp = np.concatenate([self.stamp, np.full(len(z), float(stamp))])
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop the rows where ``mask`` [T] (bool) is False; the others keep their order."""
+        self.x, self.cov, self.stamp = self.x[mask], self.cov[mask], self.stamp[mask]
+
+    def get(self, row: int) -> Tuple[np.ndarray, np.ndarray, float]:
+        """Copy of one row's (x [8], cov [3,4], stamp), for :meth:`set`."""
+        return self.x[row].copy(), self.cov[row].copy(), float(self.stamp[row])
+
+    def set(self, row: int, state: Tuple[np.ndarray, np.ndarray, float]) -> None:
+        self.x[row], self.cov[row], self.stamp[row] = state
+
+    def predict(self, stamp: float, rows: Optional[Sequence[int]] = None) -> None:
+        """Advance ``rows`` (default all) to ``stamp``; a row already at or past it is unchanged.
+
+        Per coordinate with F = [[1, dt], [0, 1]] and the continuous white-noise acceleration
+        Q = q [[dt³/3, dt²/2], [dt²/2, dt]], q = (accel · h)², h the box height before the step.
+        """
+        sel = slice(None) if rows is None else np.asarray(rows, dtype=np.intp)
+        x, cov = self.x[sel], self.cov[sel]
+        dt = np.maximum(float(stamp) - self.stamp[sel], 0.0)[:, None]      # [R,1]
+        a, b, c = cov[:, 0], cov[:, 1], cov[:, 2]                           # [R,4] each
+        q = (self.accel * np.maximum(x[:, 3:4], MIN_SIZE)) ** 2             # [R,4]
+        self.cov[sel] = np.stack([a + dt * (2 * b + dt * c) + q * (dt ** 3 / 3),
+                                  b + dt * c + q * (dt ** 2 / 2),
+                                  c + q * dt], axis=1)
+        pos = x[:, :4] + dt * x[:, 4:]
+        # Sizes are kept ≥ MIN_SIZE only where time advanced (dt = 0 leaves a row as it was).
+        pos[:, 2:] = np.where(dt > 0, np.maximum(pos[:, 2:], MIN_SIZE), pos[:, 2:])
+        self.x[sel, :4] = pos
+        self.stamp[sel] = np.maximum(self.stamp[sel], float(stamp))
+
+    def update(self, rows: Sequence[int], boxes) -> None:
+        """Fuse detection boxes [R,4] (xyxy), one per row of ``rows`` [R] (distinct), taken at
+        the rows' current stamps. Measurement noise r = (measurement_std · detected h)².
+
+        Per coordinate: s = var + r, gain k = (var, cov) / s, and P ← (I − K H) P, symmetrised
+        (the off-diagonal term is the mean of its two round-off versions, as (P + Pᵀ)/2)."""
+        rows = np.asarray(rows, dtype=np.intp)
+        z = xyxy_to_cxcywh(boxes)                                           # [R,4]
+        r = (self.measurement_std * np.maximum(z[:, 3:4], MIN_SIZE)) ** 2   # [R,1]
+        x, cov = self.x[rows], self.cov[rows]
+        a, b, c = cov[:, 0], cov[:, 1], cov[:, 2]
+        k_pos, k_rate = a / (a + r), b / (a + r)
+        innovation = z - x[:, :4]
+        self.x[rows] = np.concatenate([x[:, :4] + k_pos * innovation, x[:, 4:] + k_rate * innovation], axis=1)
+        self.cov[rows] = np.stack([(1 - k_pos) * a, ((1 - k_pos) * b + (b - k_rate * a)) / 2,
+                                   c - k_rate * b], axis=1)
+
+    def gating_distance(self, rows: Sequence[int], boxes) -> np.ndarray:
+        """Squared Mahalanobis distance [R,M] of detection boxes [M,4] (xyxy) to the current
+        prediction of each row in ``rows`` [R], on (cx, cy, w, h) with covariance H P Hᵀ + R,
+        R = (measurement_std · predicted h)² I. Compare with a χ²(4) quantile (13.28 = 99 %)."""
+        rows = np.asarray(rows, dtype=np.intp)
+        z = xyxy_to_cxcywh(boxes)                                           # [M,4]
+        x = self.x[rows]
+        r = (self.measurement_std * np.maximum(x[:, 3:4], MIN_SIZE)) ** 2   # [R,1]
+        s = self.cov[rows, 0] + r                                           # [R,4], S is diagonal
+        d = z[None] - x[:, None, :4]                                        # [R,M,4]
+        return np.einsum("rmi,rmi->rm", d, d / s[:, None])
+
+    def boxes(self, rows: Optional[Sequence[int]] = None) -> np.ndarray:
+        """Current boxes [R,4] xyxy of ``rows`` (default all)."""
+        return cxcywh_to_xyxy(self.x if rows is None else self.x[np.asarray(rows, dtype=np.intp)])
+
+
+class BoxKalmanFilter:
+    """One box's filter: a :class:`BoxKalmanBatch` of one row (same noise arguments)."""
+
+    def __init__(self, box, stamp: float, **noise) -> None:
+        self.batch = BoxKalmanBatch(**noise)
+        self.batch.add(box, stamp)
 
     def predict(self, stamp: float) -> np.ndarray:
-        """Advance to ``stamp`` (no-op when not later); returns the predicted box xyxy."""
-        dt = float(stamp) - self.stamp
-        if dt > 0:
-            F = np.eye(8)
-            F[:4, 4:] = dt * np.eye(4)
-            # Continuous white-noise acceleration, integrated over dt, per axis.
-            q = np.diag((self.accel * max(self.x[3], MIN_SIZE)) ** 2)
-            Q = np.kron(np.array([[dt ** 3 / 3, dt ** 2 / 2], [dt ** 2 / 2, dt]]), q)
-            self.x = F @ self.x
-            self.P = F @ self.P @ F.T + Q
-            self.x[2:4] = np.maximum(self.x[2:4], MIN_SIZE)
-            self.stamp = float(stamp)
+        """Advance to ``stamp`` (no-op when not later); returns the predicted box [4] xyxy."""
+        self.batch.predict(stamp)
         return self.box
 
     def update(self, box) -> None:
-        """Fuse a detection box (xyxy) taken at the current ``stamp``."""
-        z = xyxy_to_cxcywh(box)
-        r = (self.measurement_std * max(z[3], MIN_SIZE)) ** 2
-        S = self.H @ self.P @ self.H.T + r * np.eye(4)
-        K = np.linalg.solve(S, self.H @ self.P).T        # P Hᵀ S⁻¹ (S symmetric)
-        self.x = self.x + K @ (z - self.H @ self.x)
-        self.P = (np.eye(8) - K @ self.H) @ self.P
-        self.P = (self.P + self.P.T) / 2                  # keep it symmetric against round-off
+        """Fuse a detection box [4] (xyxy) taken at the current stamp."""
+        self.batch.update([0], box)
 
     def gating_distance(self, boxes) -> np.ndarray:
-        """Squared Mahalanobis distance [M] of detection boxes [M,4] (xyxy) to the current
-        prediction, on (cx, cy, w, h) with covariance H P Hᵀ + R. Compare with a χ²(4)
-        quantile (13.28 = 99 %)."""
-        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        z = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], 1)
-        r = (self.measurement_std * max(self.x[3], MIN_SIZE)) ** 2
-        S = self.H @ self.P @ self.H.T + r * np.eye(4)
-        d = z - self.x[:4]
-        return np.einsum("mi,mi->m", d, np.linalg.solve(S, d.T).T)
+        """Squared Mahalanobis distance [M] of detection boxes [M,4] to the prediction."""
+        return self.batch.gating_distance([0], boxes)[0]
 
     @property
     def box(self) -> np.ndarray:
-        return cxcywh_to_xyxy(self.x)
+        return self.batch.boxes()[0]
 
     @property
     def velocity(self) -> np.ndarray:
         """(vcx, vcy, vw, vh) px/s."""
-        return self.x[4:].copy()
+        return self.batch.x[0, 4:].copy()

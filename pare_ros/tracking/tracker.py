@@ -19,7 +19,7 @@ Per ``update(boxes, scores, stamp)``:
 
 **Gate** (stages 3, 5, 6): a pair is allowed when IoU(prediction, detection) ≥
 ``iou_threshold`` *or* the detection lies within the prediction's χ²(4) Mahalanobis gate
-``gate`` (:meth:`.kalman.BoxKalmanFilter.gating_distance`); cost = (1 − IoU) + min(d²/gate, 1).
+``gate`` (:meth:`.kalman.BoxKalmanBatch.gating_distance`); cost = (1 − IoU) + min(d²/gate, 1).
 IoU alone fails at low frame rates: a person walking at 1.4 m/s across a VGA view at 4 m moves
 0.9 box widths between frames at 3 Hz (IoU ≈ 0.05 with the previous box), and a new track has
 no velocity to predict with. The Mahalanobis gate is normalised by the box size and widens
@@ -36,11 +36,15 @@ re-identification, not published, confidence 0) until ``max_age`` s. Ages are se
 given stamps; the gate and the motion model take any frame interval, measured from 3 to 30 Hz
 (``scripts/tracking_sweep.py``). Everything is deterministic given the inputs (and ``seed``
 for the body-ID session letters).
+
+All tracks' Kalman filters live in one :class:`.kalman.BoxKalmanBatch` (row ``i`` = the
+``i``-th track, tracks kept in ``track_id`` order), so that each step is a few array operations
+for all tracks together rather than NumPy calls per track.
 """
 from __future__ import annotations
 
-import copy
 import math
+from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import List, Optional, Tuple
@@ -49,7 +53,9 @@ import numpy as np
 
 from .association import assign, iou_matrix, match
 from .ids import BodyIdFormat
-from .kalman import BoxKalmanFilter
+from .kalman import BoxKalmanBatch
+
+HISTORY = 64      # matched (stamp, box) kept per track for the coasting velocity
 
 
 class TrackState(IntEnum):
@@ -98,55 +104,24 @@ class RemovedTrack:
 
 
 class _Track:
-    def __init__(self, track_id: int, body_id: str, box, score: float, stamp: float) -> None:
-        self.track_id, self.body_id = track_id, body_id
-        self.kf = BoxKalmanFilter(box, stamp)
-        self.start = self.last_update = float(stamp)
-        self.score = float(score)
+    """A track's bookkeeping; its Kalman filter is row ``row`` of the tracker's batch.
+
+    history: (stamp, (cx, cy, w, h) after the update) of the last ``HISTORY`` matches.
+    snapshot: state before a LOST track took a detection (probation), see ``Tracker.update``.
+    """
+
+    def __init__(self, track_id: int, body_id: str, score: float, stamp: float, z: np.ndarray,
+                 row: int) -> None:
+        self.track_id, self.body_id, self.row = track_id, body_id, row
+        self.start = self.last_update = stamp
+        self.score = score
         self.hits = 1
         self.confirmed = False
-        self.box = np.asarray(box, dtype=np.float64)
         self.detection_index: Optional[int] = None
-        self.history: List[Tuple[float, np.ndarray]] = [(float(stamp), self.kf.x[:4].copy())]
+        self.history = deque([(stamp, z)], maxlen=HISTORY)
         self.coasting = False
         self.misses = 0               # consecutive unmatched updates (tentative tracks)
-        self.snapshot = None          # state before a LOST track took a detection (probation)
-
-    def hit(self, box, score: float, index: int, stamp: float, min_hits: int) -> None:
-        self.kf.update(box)
-        self.box = np.asarray(box, dtype=np.float64)
-        self.score, self.detection_index, self.last_update = float(score), index, float(stamp)
-        self.hits += 1
-        self.confirmed = self.confirmed or self.hits >= min_hits
-        self.coasting = False
-        self.misses = 0
-        self.history = self.history[-63:] + [(float(stamp), self.kf.x[:4].copy())]
-
-    def start_coasting(self, window: float) -> None:
-        """First miss: from now on predict with the centre's mean velocity over the last
-        ``window`` s of matches, and a constant size. The last few boxes of a person walking
-        into an occlusion are cut by the occluder; their centre moves and their size shrinks,
-        and the Kalman rates follow, so that a standing person's prediction would drift off
-        during a long occlusion. The windowed mean (which those few boxes barely move) keeps a
-        walker's real speed."""
-        self.coasting = True
-        t_end, z_end = self.history[-1]
-        recent = [(t, z) for t, z in self.history if t >= t_end - window]
-        t0, z0 = recent[0]
-        velocity = (z_end[:2] - z0[:2]) / (t_end - t0) if t_end > t0 else np.zeros(2)
-        self.kf.x[:4] = z_end
-        self.kf.x[:2] += velocity * (self.kf.stamp - t_end)
-        self.kf.x[4:6], self.kf.x[6:8] = velocity, 0.0
-
-    def take_snapshot(self) -> None:
-        self.snapshot = (copy.deepcopy(self.kf), self.last_update, self.box.copy(), self.score, self.hits,
-                         list(self.history))
-
-    def restore_snapshot(self) -> None:
-        kf, self.last_update, self.box, self.score, self.hits, self.history = self.snapshot
-        self.kf = kf
         self.snapshot = None
-        self.coasting = True
 
 
 class Tracker:
@@ -192,7 +167,8 @@ class Tracker:
         self.min_inside = float(min_inside)
         self.ids = BodyIdFormat(id_prefix, seed)
         self._next_id = 1
-        self._tracks: List[_Track] = []
+        self._tracks: List[_Track] = []       # in track_id order; _tracks[i].row == i
+        self._kf = BoxKalmanBatch()
         self._removed: List[RemovedTrack] = []
         self._stamp: Optional[float] = None
 
@@ -213,25 +189,30 @@ class Tracker:
             raise ValueError(f"stamp {stamp:.6f} is older than the previous {self._stamp:.6f}; "
                              "call reset() when time jumps back")
         self._stamp = stamp
+        self._kf.predict(stamp)
         for track in self._tracks:
-            track.kf.predict(stamp)
             track.detection_index = None
         probation = [t for t in self._tracks if t.snapshot is not None]
 
-        high = [i for i in range(len(boxes)) if scores[i] >= self.high_score]
-        low = [i for i in range(len(boxes)) if self.low_score <= scores[i] < self.high_score]
+        high = np.flatnonzero(scores >= self.high_score).tolist()
+        low = np.flatnonzero((scores >= self.low_score) & (scores < self.high_score)).tolist()
         # LOST = missed at least one image *and* unmatched for more than max_coast: a track
         # matched in every image stays visible however far apart the images are (a CPU node
         # at 0.5 Hz), so its detections never go through the probation of a re-found track.
-        lost = [t for t in self._tracks if t.confirmed and t.coasting and stamp - t.last_update > self.max_coast]
-        visible = [t for t in self._tracks if t.confirmed and t not in lost]
-        tentative = [t for t in self._tracks if not t.confirmed]
+        lost, visible, tentative = [], [], []
+        for t in self._tracks:
+            if not t.confirmed:
+                tentative.append(t)
+            elif t.coasting and stamp - t.last_update > self.max_coast:
+                lost.append(t)
+            else:
+                visible.append(t)
 
         left, high = self._associate(visible, high, boxes, scores, stamp, gated=True)
         self._associate(left, low, boxes, scores, stamp, gated=False)
         for track in lost:
             if track.snapshot is None:
-                track.take_snapshot()
+                self._take_snapshot(track)
         _, high = self._associate(lost, high, boxes, scores, stamp, gated=True)
         failed, high = self._associate(tentative, high, boxes, scores, stamp, gated=True)
         # A LOST track that took a detection is published again only when the next image
@@ -239,8 +220,8 @@ class Tracker:
         # long-lost track) is undone and the track stays LOST with its earlier motion.
         for track in probation:
             if track.detection_index is None:
-                track.restore_snapshot()
-                track.kf.predict(stamp)
+                self._restore_snapshot(track)
+                self._kf.predict(stamp, [track.row])
             else:
                 track.snapshot = None
         for track in lost:
@@ -248,57 +229,121 @@ class Tracker:
                 track.snapshot = None
         for track in self._tracks:
             if track.detection_index is None and track.confirmed and not track.coasting:
-                track.start_coasting(self.velocity_window)
+                self._start_coasting(track)
 
+        dead = []
         for track in failed:
             track.misses += 1
             if track.misses > self.tentative_misses:
-                self._remove(track)
+                dead.append(track)
+        self._drop(dead)
         new_score = self.high_score if self.new_track_score is None else float(self.new_track_score)
-        for i in high:
-            if scores[i] >= new_score:
-                track = _Track(self._next_id, self.ids(self._next_id), boxes[i], scores[i], stamp)
-                track.detection_index = i
-                track.confirmed = self.min_hits <= 1
-                self._tracks.append(track)
-                self._next_id += 1
-        for track in [t for t in self._tracks if stamp - t.last_update > self.max_age
-                      or (t.detection_index is None and not self._inside(t.kf.box, image_size))]:
-            self._remove(track)
-        return [self._view(t, stamp) for t in sorted(self._tracks, key=lambda t: t.track_id)]
+        self._start_tracks([i for i in high if scores[i] >= new_score], boxes, scores, stamp)
+        return self._finish(boxes, stamp, image_size)
 
     def _associate(self, tracks, det_idx, boxes, scores, stamp, gated: bool):
         """Match ``tracks`` to detections ``det_idx``; returns (unmatched tracks, unmatched dets).
         gated: IoU ≥ iou_threshold or inside the Mahalanobis gate; else IoU ≥ low_iou_threshold."""
         if not tracks or not det_idx:
             return list(tracks), list(det_idx)
-        predicted = np.array([t.kf.box for t in tracks])
-        iou = iou_matrix(predicted, boxes[det_idx])
+        rows = [t.row for t in tracks]
+        predicted, dets = self._kf.boxes(rows), boxes[det_idx]
+        iou = iou_matrix(predicted, dets)
         if gated and self.gate > 0:
-            d2 = np.stack([t.kf.gating_distance(boxes[det_idx]) for t in tracks])
+            d2 = self._kf.gating_distance(rows, dets)
             # IoU alone also passes a small far person's box inside a near person's (IoU = their
             # area ratio): require similar heights on that path; d² checks the size itself.
-            ratio = np.abs(np.log(np.maximum(boxes[det_idx][:, 3] - boxes[det_idx][:, 1], 1e-6)[None]
+            ratio = np.abs(np.log(np.maximum(dets[:, 3] - dets[:, 1], 1e-6)[None]
                                   / np.maximum(predicted[:, 3] - predicted[:, 1], 1e-6)[:, None]))
             allowed = ((iou >= self.iou_threshold) & (ratio <= math.log(self.max_height_ratio))) | (d2 <= self.gate)
             pairs, free_t, free_d = assign(1.0 - iou + np.minimum(d2 / self.gate, 1.0), allowed)
         else:
             pairs, free_t, free_d = match(iou, self.iou_threshold if gated else self.low_iou_threshold)
-        for r, c in pairs:
-            i = det_idx[c]
-            tracks[r].hit(boxes[i], scores[i], i, stamp, self.min_hits)
+        if pairs:
+            self._hit([tracks[r] for r, _ in pairs], [det_idx[c] for _, c in pairs], boxes, scores, stamp)
         return [tracks[r] for r in free_t], [det_idx[c] for c in free_d]
 
-    def _inside(self, box: np.ndarray, image_size: Optional[Tuple[int, int]]) -> bool:
-        if image_size is None:
-            return True
-        width, height = image_size
-        clipped = np.clip(box, 0, [width, height, width, height])
-        area = (box[2] - box[0]) * (box[3] - box[1])
-        inside = (clipped[2] - clipped[0]) * (clipped[3] - clipped[1])
-        return inside >= self.min_inside * area
+    def _hit(self, tracks: List[_Track], det_idx: List[int], boxes, scores, stamp: float) -> None:
+        """Fuse detection ``det_idx[j]`` into ``tracks[j]`` (one Kalman update for all)."""
+        rows = [t.row for t in tracks]
+        self._kf.update(rows, boxes[det_idx])
+        filtered = self._kf.x[rows, :4]                     # a copy: history entries stay put
+        for track, i, z in zip(tracks, det_idx, filtered):
+            track.score, track.detection_index, track.last_update = float(scores[i]), i, stamp
+            track.hits += 1
+            track.confirmed = track.confirmed or track.hits >= self.min_hits
+            track.coasting = False
+            track.misses = 0
+            track.history.append((stamp, z))
 
-    def _view(self, t: _Track, stamp: float) -> TrackView:
+    def _start_coasting(self, track: _Track) -> None:
+        """First miss: from now on predict with the centre's mean velocity over the last
+        ``velocity_window`` s of matches, and a constant size. The last few boxes of a person
+        walking into an occlusion are cut by the occluder; their centre moves and their size
+        shrinks, and the Kalman rates follow, so that a standing person's prediction would drift
+        off during a long occlusion. The windowed mean (which those few boxes barely move)
+        keeps a walker's real speed."""
+        track.coasting = True
+        t_end, z_end = track.history[-1]
+        recent = [(t, z) for t, z in track.history if t >= t_end - self.velocity_window]
+        t0, z0 = recent[0]
+        velocity = (z_end[:2] - z0[:2]) / (t_end - t0) if t_end > t0 else np.zeros(2)
+        x = self._kf.x[track.row]                             # a view: edits the filter
+        x[:4] = z_end
+        x[:2] += velocity * (self._kf.stamp[track.row] - t_end)
+        x[4:6], x[6:8] = velocity, 0.0
+
+    def _take_snapshot(self, track: _Track) -> None:
+        track.snapshot = (self._kf.get(track.row), track.last_update, track.score, track.hits,
+                          track.history.copy())
+
+    def _restore_snapshot(self, track: _Track) -> None:
+        kf, track.last_update, track.score, track.hits, track.history = track.snapshot
+        self._kf.set(track.row, kf)
+        track.snapshot = None
+        track.coasting = True
+
+    def _start_tracks(self, det_idx: List[int], boxes, scores, stamp: float) -> None:
+        """A TENTATIVE track (CONFIRMED when min_hits ≤ 1) per detection in ``det_idx``."""
+        if not det_idx:
+            return
+        self._kf.add(boxes[det_idx], stamp)
+        first = self._kf.x[-len(det_idx):, :4].copy()        # history entries stay put
+        for i, z in zip(det_idx, first):
+            track = _Track(self._next_id, self.ids(self._next_id), float(scores[i]), stamp, z,
+                           len(self._tracks))
+            track.detection_index = i
+            track.confirmed = self.min_hits <= 1
+            self._tracks.append(track)
+            self._next_id += 1
+
+    def _finish(self, boxes, stamp: float, image_size: Optional[Tuple[int, int]]) -> List[TrackView]:
+        """Step 8 (deletions), then a view per remaining track."""
+        predicted = self._kf.boxes()                         # [T,4] xyxy
+        matched = [t.detection_index is not None for t in self._tracks]
+        if image_size is None:
+            inside = [True] * len(self._tracks)
+        else:
+            width, height = image_size
+            clipped = np.clip(predicted, 0, [width, height, width, height])
+            area = (predicted[:, 2] - predicted[:, 0]) * (predicted[:, 3] - predicted[:, 1])
+            inside = ((clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
+                      >= self.min_inside * area).tolist()
+        dead = [t for t, m, i in zip(self._tracks, matched, inside)
+                if stamp - t.last_update > self.max_age or (not m and not i)]
+        # The views' arrays are rows of fresh arrays (never of the filter state), one per field.
+        shown = predicted.copy()
+        hit_rows = [k for k, m in enumerate(matched) if m]
+        if hit_rows:
+            shown[hit_rows] = boxes[[self._tracks[k].detection_index for k in hit_rows]]
+        velocity = self._kf.x[:, 4:].copy()
+        gone = {id(t) for t in dead}
+        views = [self._view(t, stamp, shown[k], predicted[k], velocity[k])
+                 for k, t in enumerate(self._tracks) if id(t) not in gone]
+        self._drop(dead)
+        return views
+
+    def _view(self, t: _Track, stamp: float, box, filtered_box, velocity) -> TrackView:
         matched = t.detection_index is not None
         since = stamp - t.last_update
         if matched or not t.confirmed:
@@ -311,13 +356,19 @@ class Tracker:
             state, confidence = TrackState.LOST, 0.0
         if t.snapshot is not None:                       # re-found, awaiting confirmation
             state, confidence = TrackState.LOST, 0.0
-        return TrackView(t.track_id, t.body_id, state, stamp - t.start, since,
-                         t.box.copy() if matched else t.kf.box, t.kf.box, t.kf.velocity, t.score,
-                         t.hits, t.detection_index, float(confidence))
+        return TrackView(t.track_id, t.body_id, state, stamp - t.start, since, box, filtered_box,
+                         velocity, t.score, t.hits, t.detection_index, float(confidence))
 
-    def _remove(self, track: _Track) -> None:
-        self._tracks.remove(track)
-        self._removed.append(RemovedTrack(track.track_id, track.body_id, track.confirmed))
+    def _drop(self, tracks: List[_Track]) -> None:
+        """Delete ``tracks`` (reported by :meth:`pop_removed` in this order)."""
+        if not tracks:
+            return
+        gone = {id(t) for t in tracks}
+        self._kf.keep(np.array([id(t) not in gone for t in self._tracks], dtype=bool))
+        self._tracks = [t for t in self._tracks if id(t) not in gone]
+        for row, track in enumerate(self._tracks):
+            track.row = row
+        self._removed.extend(RemovedTrack(t.track_id, t.body_id, t.confirmed) for t in tracks)
 
     # ----------------------------------------------------------------------------------
     def pop_removed(self) -> List[RemovedTrack]:
@@ -331,8 +382,7 @@ class Tracker:
 
     def reset(self) -> None:
         """Forget all tracks (reported by :meth:`pop_removed`); IDs keep increasing."""
-        for track in list(self._tracks):
-            self._remove(track)
+        self._drop(list(self._tracks))
         self._stamp = None
 
     def __len__(self) -> int:
