@@ -69,6 +69,14 @@ NORMALISE_LUT = np.ascontiguousarray(
 _PLANE_LUTS = [np.ascontiguousarray(NORMALISE_LUT[c].reshape(256, 1)) for c in range(3)]
 
 
+def _normalise_into(crop_rgb: np.ndarray, out: np.ndarray) -> None:
+    """uint8 RGB [H,W,3] → ``out`` float32 [3,H,W] through :data:`NORMALISE_LUT`: cv2.LUT per
+    colour plane straight into the NCHW buffer (2× faster than np.take on the interleaved
+    channels, same table so the same values)."""
+    for c, plane in enumerate(cv2.split(crop_rgb)):
+        cv2.LUT(plane, _PLANE_LUTS[c], dst=out[c])
+
+
 def normalize_crops(crops_rgb: np.ndarray) -> torch.Tensor:
     """uint8 [N,224,224,3] RGB → float32 [N,3,224,224] ImageNet-normalised network input
     (``(x/255 − mean)/std`` per channel, via :data:`NORMALISE_LUT` for uint8 crops)."""
@@ -81,21 +89,24 @@ def normalize_crops(crops_rgb: np.ndarray) -> torch.Tensor:
     n, h, w, _ = crops_rgb.shape
     out = np.empty((n, 3, h, w), np.float32)
     for i in range(n):
-        # cv2.LUT per colour plane straight into the NCHW buffer: 2× faster than np.take on
-        # the interleaved channels, same table so the same values.
-        for c, plane in enumerate(cv2.split(np.ascontiguousarray(crops_rgb[i]))):
-            cv2.LUT(plane, _PLANE_LUTS[c], dst=out[i, c])
+        _normalise_into(np.ascontiguousarray(crops_rgb[i]), out[i])
     return torch.from_numpy(out)
 
 
 def crops_to_input(image_rgb: np.ndarray, crops, size: int = CROP_SIZE) -> torch.Tensor:
-    """All people of an image: uint8 RGB [H,W,3] → float32 [N,3,size,size] network input
-    (one ``cv2.warpAffine`` per crop into one buffer, then one normalisation pass)."""
-    warped = np.empty((len(crops), size, size, 3), np.uint8)
-    for i, crop in enumerate(crops):
-        cv2.warpAffine(image_rgb, crop.affine(size), (size, size), dst=warped[i], flags=cv2.INTER_LINEAR,
+    """All people of an image: uint8 RGB [H,W,3] → float32 [N,3,size,size] network input.
+
+    Each crop is warped (``cv2.warpAffine``, as :func:`crop_image`) into one reused uint8
+    buffer and normalised from there while it is still in cache: ~10 % less than warping all
+    crops first (at 8 people ~2/3 of the time is the warps themselves, OpenCV's kernel).
+    """
+    out = np.empty((len(crops), 3, size, size), np.float32)
+    warped = np.empty((size, size, 3), np.uint8)
+    for crop, crop_out in zip(crops, out):
+        cv2.warpAffine(image_rgb, crop.affine(size), (size, size), dst=warped, flags=cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return normalize_crops(warped)
+        _normalise_into(warped, crop_out)
+    return torch.from_numpy(out)
 
 
 def as_rgb(image: np.ndarray, color_order: str) -> np.ndarray:
