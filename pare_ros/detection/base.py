@@ -42,7 +42,21 @@ class PersonDetector(Protocol):
 def box_areas(boxes: np.ndarray) -> np.ndarray:
     """[K,4] xyxy → [K] areas (0 for inverted boxes)."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    return np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+
+
+def clip_detections(dets: Detections, image_size: Optional[Tuple[int, int]] = None,
+                    min_box_height: float = 0.0) -> Detections:
+    """Steps 1 and 2 of :func:`filter_detections`, keeping the input order."""
+    boxes, scores = dets.boxes, dets.scores
+    keep = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
+    if image_size is not None:
+        width, height = image_size
+        # np.minimum/maximum rather than np.clip: the same values without np.clip's overhead.
+        boxes = np.minimum(np.maximum(boxes, 0), np.array([width, height, width, height], np.float32))
+    height_px = boxes[:, 3] - boxes[:, 1]
+    keep &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]) & (height_px >= min_box_height)
+    return Detections(boxes[keep], scores[keep])
 
 
 def filter_detections(dets: Detections, image_size: Optional[Tuple[int, int]] = None,
@@ -55,21 +69,12 @@ def filter_detections(dets: Detections, image_size: Optional[Tuple[int, int]] = 
     3. rank by score, ties by area (larger first), and keep the first ``max_people``
        (None or < 0: all). The output is in that order, so index 0 is the best person.
     """
-    boxes = dets.boxes.astype(np.float32, copy=True)
-    scores = dets.scores.astype(np.float32, copy=True)
-    keep = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
-    if image_size is not None:
-        width, height = image_size
-        boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, width)
-        boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, height)
-    keep &= (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-    keep &= (boxes[:, 3] - boxes[:, 1]) >= min_box_height
-    boxes, scores = boxes[keep], scores[keep]
+    kept = clip_detections(dets, image_size, min_box_height)
     # np.lexsort sorts by the last key first; negate for descending; stable → deterministic.
-    order = np.lexsort((-box_areas(boxes), -scores.astype(np.float64)))
+    order = np.lexsort((-box_areas(kept.boxes), -kept.scores.astype(np.float64)))
     if max_people is not None and max_people >= 0:
         order = order[:max_people]
-    return Detections(boxes[order], scores[order])
+    return kept.subset(order)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,

@@ -61,25 +61,30 @@ def parse_boxes(text: str) -> list:
 
 
 class FixedBoxesDetector:
-    """Detector kind 'fixed': the boxes of ``detector.fixed_boxes`` (each through the shared
-    post-filter of :class:`~pare_ros.detection.fixed.FixedRegionDetector`); none when empty."""
+    """Detector kind 'fixed': the boxes of ``detector.fixed_boxes``, in their given order, each
+    clipped to the image and dropped when empty or shorter than ``min_box_height`` (the shared
+    post-filter's first steps), then the first ``max_people``; none when empty.
+
+    ``parts``: one :class:`~pare_ros.detection.fixed.FixedRegionDetector` per box (which checks
+    it); ``detect`` filters all boxes in one vectorised pass rather than one per part.
+    """
 
     def __init__(self, boxes, min_box_height: float, max_people: int) -> None:
         from ..detection.fixed import FixedRegionDetector
 
         self.parts = [FixedRegionDetector(box=b, min_box_height=min_box_height, max_people=1)
                       for b in boxes]
+        self.min_box_height = float(min_box_height)
         self.max_people = max_people
 
     def detect(self, image_rgb):
-        from ..detection.base import Detections
+        from ..detection.base import Detections, check_image, clip_detections
 
-        found = [part.detect(image_rgb) for part in self.parts]
-        boxes = [d.boxes for d in found if len(d.boxes)]
-        scores = [d.scores for d in found if len(d.scores)]
-        if not boxes:
-            return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
-        return Detections(np.concatenate(boxes)[: self.max_people], np.concatenate(scores)[: self.max_people])
+        height, width = check_image(image_rgb).shape[:2]
+        boxes = np.array([part.box for part in self.parts], np.float32).reshape(-1, 4)
+        scores = np.array([part.score for part in self.parts], np.float32)
+        kept = clip_detections(Detections(boxes, scores), (width, height), self.min_box_height)
+        return kept.subset(slice(self.max_people))
 
 
 class UpstreamDetections:
