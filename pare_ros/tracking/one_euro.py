@@ -31,7 +31,7 @@ def _cutoff(min_cutoff: float, beta: float, speed: np.ndarray, scale=None) -> np
     """Per-element cutoff (Hz) from the filtered speed [N] and an optional scale [N] or scalar."""
     if scale is None:
         return min_cutoff + beta * speed
-    s = np.broadcast_to(np.asarray(scale, dtype=np.float64).reshape(-1), speed.shape)
+    s = np.asarray(scale, dtype=np.float64).reshape(-1)                   # [N] or [1]: broadcasts
     return s * (min_cutoff + s * beta * speed)
 
 
@@ -85,12 +85,12 @@ def so3_one_euro_step(r_hat: np.ndarray, w_hat: np.ndarray, r: np.ndarray, dt, m
     r_hat, r [N,3,3]: rotations (estimate, measurement); w_hat [N,3] rad/s filtered rate; dt s,
     scalar or [N] (> 0); cutoff_scale [N] or None. Returns (new r_hat [N,3,3], new w_hat [N,3]).
     """
-    dt = np.broadcast_to(np.asarray(dt, dtype=np.float64), (len(r),))
+    dt = np.asarray(dt, dtype=np.float64).reshape(-1, 1)                  # [N,1] or [1,1]
     delta = so3.log(np.swapaxes(r_hat, 1, 2) @ r)                        # [N,3], in r_hat's frame
-    a_d = smoothing_factor(d_cutoff, dt)[:, None]
-    w_hat = a_d * (delta / dt[:, None]) + (1 - a_d) * w_hat
+    a_d = smoothing_factor(d_cutoff, dt)
+    w_hat = a_d * (delta / dt) + (1 - a_d) * w_hat
     cutoff = _cutoff(min_cutoff, beta, np.sqrt(np.einsum("ni,ni->n", w_hat, w_hat)), cutoff_scale)
-    a = smoothing_factor(cutoff, dt)[:, None]
+    a = smoothing_factor(cutoff[:, None], dt)
     return r_hat @ so3.exp(a * delta), w_hat
 
 

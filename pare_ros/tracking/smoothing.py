@@ -58,6 +58,7 @@ _EYE3 = np.eye(3)
 _EYE6 = np.eye(6)
 _VELOCITY_BLOCK = np.kron([[0.0, 1.0], [0.0, 0.0]], _EYE3)     # F(dt) = I + dt·this
 # Q(dt) = accel²·[dt³/3, dt²/2, dt] @ this: white-noise acceleration, per axis, flattened [3,36].
+_Q_POWERS = np.array([3.0, 2.0, 1.0])
 _Q_BLOCKS = np.stack([np.kron(b, _EYE3) for b in ([[1.0, 0], [0, 0]], [[0, 1.0], [1.0, 0]],
                                                   [[0, 0], [0, 1.0]])]).reshape(3, 36)
 
@@ -111,7 +112,10 @@ class SmoothedBatch:
 
 
 class _Store:
-    """Dense per-track state, one row per track (rows reused after ``drop``)."""
+    """Dense per-track state: one row of ``data`` [capacity, width] per track (rows reused after
+    ``drop``). An update gathers its tracks' rows once, works on named views of that block
+    (:func:`_fields`) and scatters it back once: a few large copies instead of two small
+    fancy-index operations per field."""
 
     FIELDS = dict(x=(6,), P=(6, 6), rot=(24, 3, 3), w=(24, 3), stamp=(), bsum=(10,), wsum=(),
                   frames=(), run=(), pend=(), pend_t=(3,), pend_rot=(24, 3, 3), pend_stamp=(),
@@ -120,7 +124,7 @@ class _Store:
     def __init__(self) -> None:
         self.rows: Dict[int, int] = {}
         self.free: List[int] = []
-        self.a = {k: np.zeros((0, *s)) for k, s in self.FIELDS.items()}
+        self.data = np.zeros((0, _WIDTH))
 
     def lookup(self, track_ids) -> np.ndarray:
         """Row per id [P] (−1: unknown)."""
@@ -128,9 +132,9 @@ class _Store:
 
     def allocate(self, track_id: int) -> int:
         if not self.free:
-            n = len(self.a["stamp"])
+            n = len(self.data)
             grow = max(8, n)
-            self.a = {k: np.concatenate([v, np.zeros((grow, *v.shape[1:]))]) for k, v in self.a.items()}
+            self.data = np.concatenate([self.data, np.zeros((grow, _WIDTH))])
             self.free = list(range(n + grow - 1, n - 1, -1))
         row = self.free.pop()
         self.rows[int(track_id)] = row
@@ -140,6 +144,28 @@ class _Store:
         row = self.rows.pop(int(track_id), None)
         if row is not None:
             self.free.append(row)
+
+
+def _layout():
+    """name → (first column, last column + 1, shape) of each field in a row of ``_Store.data``."""
+    out, start = {}, 0
+    for name, shape in _Store.FIELDS.items():
+        size = math.prod(shape)
+        out[name] = (start, start + size, shape)
+        start += size
+    return out
+
+
+_LAYOUT = _layout()
+_WIDTH = max(stop for _, stop, _ in _LAYOUT.values())
+_STAMP = _LAYOUT["stamp"][0]
+
+
+def _fields(block: np.ndarray) -> Dict[str, np.ndarray]:
+    """Views [n, *shape] of each field of a block of rows [n, width]: writing them writes it."""
+    n = len(block)
+    return {name: block[:, a] if not shape else block[:, a:b].reshape(n, *shape)
+            for name, (a, b, shape) in _LAYOUT.items()}
 
 
 class BodySmoother:
@@ -168,132 +194,135 @@ class BodySmoother:
         b = np.asarray(betas, dtype=np.float64)
         b = b.reshape(n, b.shape[-1] if b.ndim > 1 else 10)
         ray = z if camera_to_person is None else np.asarray(camera_to_person, dtype=np.float64).reshape(n, 3)
-        w = np.ones(n) if weights is None else np.clip(np.asarray(weights, dtype=np.float64).reshape(n), 0, None)
-        vis = None if part_visibility is None else np.clip(np.nan_to_num(
-            np.asarray(part_visibility, dtype=np.float64).reshape(n, 24)), 0, 1)
+        w = np.ones(n) if weights is None else np.maximum(np.asarray(weights, dtype=np.float64).reshape(n), 0)
+        # fmax/fmin drop NaN: NaN → 0, ±inf → 1/0 (np.clip of np.nan_to_num, in two ufuncs).
+        vis = None if part_visibility is None else np.fmin(np.fmax(
+            np.asarray(part_visibility, dtype=np.float64).reshape(n, 24), 0.0), 1.0)
         if len(set(ids.tolist())) != n:
             raise ValueError(f"track_ids must be distinct within one update, got {ids.tolist()}")
         if not (np.isfinite(z).all() and np.isfinite(rot).all() and np.isfinite(b).all()):
             raise ValueError("non-finite rotmats/transl/betas: drop those estimates before smoothing")
         stamp = float(stamp)
-        s, a = self._s, self._s.a
+        s = self._s
         rows = s.lookup(ids)
         old = rows >= 0
-        if old.any() and (stamp < a["stamp"][rows[old]]).any():
+        if old.any() and (stamp < s.data[rows[old], _STAMP]).any():
             raise ValueError(f"stamp {stamp:.6f} is older than a track's previous one; drop() or reset() "
                              "the track when time jumps back")
         for i in np.nonzero(~old)[0]:
             rows[i] = s.allocate(ids[i])
-        a = s.a                                                 # (re)allocated arrays
-        dt = np.where(old, stamp - a["stamp"][rows], np.inf)
+        block = s.data[rows]                                    # [n, width], a copy
+        st = _fields(block)
+        dt = np.where(old, stamp - st["stamp"], np.inf)
         fresh = ~old | (dt > p.gap_reset)
-        R, R_inv = _meas_cov(ray, p)                            # [P,3,3] each
+        R = _meas_cov(ray, p)                                   # [P,3,3]
         same = old & (dt == 0)                                  # repeated stamp: keep the state
         run = old & ~fresh & ~same
         held = np.zeros(n, dtype=bool)
         if run.any():
-            held[run] = self._step(rows[run], dt[run], z[run], rot[run], R[run], R_inv[run],
+            every = run.all()
+            sub = block if every else block[run]
+            held[run] = self._step(_fields(sub), dt[run], z[run], rot[run], R[run],
                                    vis if vis is None else vis[run], stamp)
+            if not every:
+                block[run] = sub
         if fresh.any():
-            self._start(rows[fresh], z[fresh], rot[fresh], R[fresh], stamp, keep_betas=old[fresh])
-        a["stamp"][rows[~same]] = stamp
+            self._start(st, fresh, z[fresh], rot[fresh], R[fresh], stamp, keep_betas=old[fresh])
+        st["stamp"][~same] = stamp
         take = ~held & ~same
         if take.any():                                          # betas: forgetting weighted mean
-            r = rows[take]
+            k = b.shape[1]
             # Forgetting runs on observed time: over a gap (a LOST track re-found) no evidence
-            # arrived and the person is the same, so the gap counts as at most gap_reset.
-            seen = np.minimum(np.where(np.isfinite(dt[take]), dt[take], 0.0), p.gap_reset)
-            lam = np.where(np.isfinite(dt[take]), np.exp(-np.log(2) * seen / p.betas_half_life), 0.0)
-            wt = w[take] * (1.0 if vis is None else vis[take].mean(1))
-            a["bsum"][r, :b.shape[1]] = lam[:, None] * a["bsum"][r, :b.shape[1]] + wt[:, None] * b[take]
-            a["wsum"][r] = lam * a["wsum"][r] + wt
-            a["frames"][r] += 1
-            a["run"][r] += 1
-        return self._output(ids, rows, b, held)
+            # arrived and the person is the same, so the gap counts as at most gap_reset. (A new
+            # track, dt = inf, has zero sums: any λ gives its first estimate alone.)
+            seen = np.minimum(dt[take], p.gap_reset)
+            lam = np.exp(-np.log(2) * seen / p.betas_half_life)
+            wt = w[take] * (1.0 if vis is None else vis[take].sum(1) / 24)
+            st["bsum"][take, :k] = lam[:, None] * st["bsum"][take, :k] + wt[:, None] * b[take]
+            st["wsum"][take] = lam * st["wsum"][take] + wt
+            st["frames"][take] += 1
+            st["run"][take] += 1
+        s.data[rows] = block
+        return _output(ids, st, b, held)
 
-    def _start(self, rows, z, rot, R, stamp, keep_betas) -> None:
-        p, a = self.params, self._s.a
-        a["x"][rows] = np.concatenate([z, np.zeros_like(z)], 1)
-        a["P"][rows] = 0.0
-        a["P"][rows, :3, :3] = R
-        a["P"][rows, 3:, 3:] = p.velocity_std ** 2 * _EYE3
-        a["rot"][rows], a["w"][rows], a["pend"][rows], a["run"][rows] = rot, 0.0, 0.0, 0.0
-        a["last_t"][rows], a["last_stamp"][rows] = z, stamp
-        a["frames"][rows] = np.where(keep_betas, a["frames"][rows], 0)
-        a["bsum"][rows] = np.where(keep_betas[:, None], a["bsum"][rows], 0.0)
-        a["wsum"][rows] = np.where(keep_betas, a["wsum"][rows], 0.0)
+    def _start(self, st, fresh, z, rot, R, stamp, keep_betas) -> None:
+        """(Re)start the ``fresh`` [n] rows of the update's fields ``st``; z, rot, R, keep_betas:
+        those rows' values."""
+        p = self.params
+        st["x"][fresh] = np.concatenate([z, np.zeros_like(z)], 1)
+        P = np.zeros((len(z), 6, 6))
+        P[:, :3, :3] = R
+        P[:, 3:, 3:] = p.velocity_std ** 2 * _EYE3
+        st["P"][fresh] = P
+        st["rot"][fresh], st["w"][fresh], st["pend"][fresh], st["run"][fresh] = rot, 0.0, 0.0, 0.0
+        st["last_t"][fresh], st["last_stamp"][fresh] = z, stamp
+        st["frames"][fresh] = np.where(keep_betas, st["frames"][fresh], 0)
+        st["bsum"][fresh] = np.where(keep_betas[:, None], st["bsum"][fresh], 0.0)
+        st["wsum"][fresh] = np.where(keep_betas, st["wsum"][fresh], 0.0)
 
-    def _step(self, rows, dt, z, rot, R, R_inv, vis, stamp) -> np.ndarray:
-        """Kalman predict/gate/update + SO(3) One Euro for existing tracks; returns held [m]."""
-        p, a = self.params, self._s.a
+    def _step(self, st, dt, z, rot, R, vis, stamp) -> np.ndarray:
+        """Kalman predict/gate/update + SO(3) One Euro of existing tracks, in place on their
+        fields ``st`` (every row); returns held [m]."""
+        p = self.params
         F = _EYE6 + dt[:, None, None] * _VELOCITY_BLOCK
-        Q = p.accel_std ** 2 * (np.stack([dt ** 3 / 3, dt ** 2 / 2, dt], 1) @ _Q_BLOCKS).reshape(-1, 6, 6)
-        x = a["x"][rows]                                        # a copy (fancy index): F·x in place
-        x[:, :3] += dt[:, None] * x[:, 3:]
-        P = F @ a["P"][rows] @ np.swapaxes(F, 1, 2) + Q
+        Q = p.accel_std ** 2 * ((dt[:, None] ** _Q_POWERS / _Q_POWERS) @ _Q_BLOCKS).reshape(-1, 6, 6)
+        x = st["x"].copy()
+        x[:, :3] += dt[:, None] * x[:, 3:]                      # F·x
+        P = F @ st["P"] @ np.swapaxes(F, 1, 2) + Q
         S = P[:, :3, :3] + R
         S_inv = np.linalg.inv(S)                                # one batched call serves gate and gain
         y = z - x[:, :3]
         d2 = np.einsum("mi,mij,mj->m", y, S_inv, y)
-        r_hat = a["rot"][rows]
         rot_gate = math.radians(p.rot_gate_deg)
-        turn = _angle(r_hat[:, 0], rot[:, 0])
+        turn = _angle(st["rot"][:, 0], rot[:, 0])
         # Trusted: the prediction is sharp enough for its gate to reject a metre outlier. Not
         # trusted (a new track's 2nd image at a low rate, the first images after a gap): the
         # estimate is judged by pairing with a recent estimate instead (motion-aware test).
-        trusted = np.linalg.eigvalsh(S)[:, -1] <= p.trust_std ** 2
+        # λmax(S) ≤ max row sum of |S| (Gershgorin) settles a sharp track without an eigensolve.
+        trusted = np.abs(S).sum(2).max(1) <= p.trust_std ** 2
+        if not trusted.all():
+            trusted[~trusted] = np.linalg.eigvalsh(S[~trusted])[:, -1] <= p.trust_std ** 2
         suspect = (d2 > p.gate) | (turn > rot_gate)
-        # Partner 1: the previous held (suspect/candidate) estimate.
-        pend = (a["pend"][rows] > 0) & (stamp - a["pend_stamp"][rows] <= p.pair_window)
-        agrees = pend & _pair_ok(a["pend_t"][rows], z, R_inv, stamp - a["pend_stamp"][rows], p) & (
-            _angle(a["pend_rot"][rows][:, 0], rot[:, 0]) <= rot_gate)
+        # Partner 1: the previous held (suspect/candidate) estimate. (Both partner tests only
+        # run when some track has one: a steady frame has none.)
+        agrees = (st["pend"] > 0) & (stamp - st["pend_stamp"] <= p.pair_window)
+        if agrees.any():
+            agrees &= _pair_ok(st["pend_t"], z, R, stamp - st["pend_stamp"], p) & (
+                _angle(st["pend_rot"][:, 0], rot[:, 0]) <= rot_gate)
         # Partner 2 (untrusted only): the last accepted estimate, if recent enough.
-        last = (~trusted & (stamp - a["last_stamp"][rows] <= p.pair_window)
-                & _pair_ok(a["last_t"][rows], z, R_inv, stamp - a["last_stamp"][rows], p) & (turn <= rot_gate))
+        last = ~trusted & (stamp - st["last_stamp"] <= p.pair_window)
+        if last.any():
+            last &= _pair_ok(st["last_t"], z, R, stamp - st["last_stamp"], p) & (turn <= rot_gate)
         ok = np.where(trusted, ~suspect, last)
         jump = ~ok & agrees                                     # a consistent pair of held-back estimates
         held = ~ok & ~jump
         # Normal Kalman update (3 position rows of H = [I 0]).
         K = P[:, :, :3] @ S_inv                                 # P Hᵀ S⁻¹ [m,6,3]
-        x_new = np.where(ok[:, None], x + np.einsum("mij,mj->mi", K, y), x)
-        P_new = np.where(ok[:, None, None], P - K @ P[:, :3, :], P)
-        a["x"][rows], a["P"][rows] = x_new, (P_new + np.swapaxes(P_new, 1, 2)) / 2
+        st["x"][:] = np.where(ok[:, None], x + np.einsum("mij,mj->mi", K, y), x)
+        P = np.where(ok[:, None, None], P - K @ P[:, :3, :], P)
+        st["P"][:] = (P + np.swapaxes(P, 1, 2)) / 2
         if ok.any():
-            r_ok = rows[ok]
             scale = None if vis is None else (p.visibility_floor + (1 - p.visibility_floor) * vis[ok]).reshape(-1)
             est, w_new = so3_one_euro_step(
-                a["rot"][r_ok].reshape(-1, 3, 3), a["w"][r_ok].reshape(-1, 3), rot[ok].reshape(-1, 3, 3),
+                st["rot"][ok].reshape(-1, 3, 3), st["w"][ok].reshape(-1, 3), rot[ok].reshape(-1, 3, 3),
                 np.repeat(dt[ok], 24), p.rot_min_cutoff, p.rot_beta, p.d_cutoff, scale)
-            a["rot"][r_ok] = est.reshape(-1, 24, 3, 3)
-            a["w"][r_ok] = w_new.reshape(-1, 24, 3)
+            st["rot"][ok] = est.reshape(-1, 24, 3, 3)
+            st["w"][ok] = w_new.reshape(-1, 24, 3)
         if jump.any():                                          # restart from the confirmed pair
-            rj = rows[jump]
-            tp = np.maximum(stamp - a["pend_stamp"][rj], 1e-3)
-            v = (z[jump] - a["pend_t"][rj]) / tp[:, None]
-            a["x"][rj] = np.concatenate([z[jump], v], 1)
-            a["P"][rj] = 0.0
-            a["P"][rj, :3, :3] = R[jump]
-            a["P"][rj, 3:, 3:] = 2 * R[jump] / tp[:, None, None] ** 2
-            a["rot"][rj], a["w"][rj], a["run"][rj] = rot[jump], 0.0, 1.0
+            tp = np.maximum(stamp - st["pend_stamp"][jump], 1e-3)
+            v = (z[jump] - st["pend_t"][jump]) / tp[:, None]
+            st["x"][jump] = np.concatenate([z[jump], v], 1)
+            P = np.zeros((len(tp), 6, 6))
+            P[:, :3, :3] = R[jump]
+            P[:, 3:, 3:] = 2 * R[jump] / tp[:, None, None] ** 2
+            st["P"][jump] = P
+            st["rot"][jump], st["w"][jump], st["run"][jump] = rot[jump], 0.0, 1.0
         taken = ~held
-        a["last_t"][rows[taken]], a["last_stamp"][rows[taken]] = z[taken], stamp
-        a["pend"][rows] = held.astype(float)
-        a["pend_t"][rows[held]] = z[held]
-        a["pend_rot"][rows[held]] = rot[held]
-        a["pend_stamp"][rows[held]] = stamp
+        st["last_t"][taken], st["last_stamp"][taken] = z[taken], stamp
+        st["pend"][:] = held
+        if held.any():
+            st["pend_t"][held], st["pend_rot"][held], st["pend_stamp"][held] = z[held], rot[held], stamp
         return held
-
-    def _output(self, ids, rows, betas, held) -> SmoothedBatch:
-        a = self._s.a
-        rot = a["rot"][rows].copy()
-        wsum = a["wsum"][rows]
-        k = betas.shape[1]
-        mean = np.where(wsum[:, None] > 0, a["bsum"][rows, :k] / np.where(wsum > 0, wsum, 1)[:, None], betas)
-        return SmoothedBatch(
-            track_ids=ids, rotmats=rot,
-            transl=a["x"][rows, :3].copy(), betas=mean, velocity=a["x"][rows, 3:].copy(),
-            velocity_cov=a["P"][rows, 3:, 3:].copy(), velocity_valid=a["run"][rows] > 1,
-            frames=a["frames"][rows].astype(np.int64), held=held)
 
     # ----------------------------------------------------------------------------------
     def update_estimates(self, track_ids: Sequence[int], stamp: float, bodies) -> SmoothedBatch:
@@ -310,8 +339,9 @@ class BodySmoother:
         rows = self._s.lookup(track_ids)
         if (rows < 0).any():
             raise KeyError(f"unknown track ids {np.asarray(track_ids)[rows < 0].tolist()}")
-        x = self._s.a["x"][rows]
-        dt = float(stamp) - self._s.a["stamp"][rows]
+        st = _fields(self._s.data[rows])
+        x = st["x"]
+        dt = float(stamp) - st["stamp"]
         return x[:, :3] + dt[:, None] * x[:, 3:], x[:, 3:].copy()
 
     def drop(self, track_id: int) -> None:
@@ -327,30 +357,35 @@ class BodySmoother:
         return len(self._s.rows)
 
 
-def _meas_cov(ray: np.ndarray, p: SmoothingParams):
-    """(R, R⁻¹) [P,3,3]: measurement covariance, std_along·d along the ray u = ray/d,
-    std_across·d across (d = |ray| ≥ 0.1 m). R = αI + βuuᵀ, so by Sherman–Morrison
-    R⁻¹ = (I − β/(α + β|u|²)·uuᵀ)/α (|u| < 1 only for rays under 0.1 m)."""
+def _output(ids, st, betas, held) -> SmoothedBatch:
+    """The update's result from its (gathered, private) fields ``st``."""
+    wsum = st["wsum"]
+    k = betas.shape[1]
+    mean = np.where(wsum[:, None] > 0, st["bsum"][:, :k] / np.where(wsum > 0, wsum, 1)[:, None], betas)
+    return SmoothedBatch(
+        track_ids=ids, rotmats=np.ascontiguousarray(st["rot"]), transl=st["x"][:, :3].copy(), betas=mean,
+        velocity=st["x"][:, 3:].copy(), velocity_cov=st["P"][:, 3:, 3:].copy(), velocity_valid=st["run"] > 1,
+        frames=st["frames"].astype(np.int64), held=held)
+
+
+def _meas_cov(ray: np.ndarray, p: SmoothingParams) -> np.ndarray:
+    """[P,3,3] measurement covariance: std_along·d along the unit ray, std_across·d across."""
     d = np.maximum(np.sqrt(np.einsum("mi,mi->m", ray, ray)), 0.1)
     u = ray / d[:, None]
-    uu = u[:, :, None] * u[:, None, :]
-    alpha, along = (p.std_across * d) ** 2, (p.std_along * d) ** 2
-    beta = along - alpha
-    R = alpha[:, None, None] * _EYE3 + beta[:, None, None] * uu
-    k = beta / (alpha + beta * np.einsum("mi,mi->m", u, u))
-    return R, (_EYE3 - k[:, None, None] * uu) / alpha[:, None, None]
+    across, along = (p.std_across * d) ** 2, (p.std_along * d) ** 2
+    return across[:, None, None] * _EYE3 + (along - across)[:, None, None] * u[:, :, None] * u[:, None, :]
 
 
-def _pair_ok(za: np.ndarray, zb: np.ndarray, R_inv: np.ndarray, dt: np.ndarray, p: SmoothingParams) -> np.ndarray:
+def _pair_ok(za: np.ndarray, zb: np.ndarray, R: np.ndarray, dt: np.ndarray, p: SmoothingParams) -> np.ndarray:
     """[P] bool: estimates za (dt s earlier) and zb [P,3] are of one person: their displacement,
     less what ``max_speed`` allows in dt, is within the χ²(3) gate of two measurements (2R)."""
     y = zb - za
     n = np.sqrt(np.einsum("mi,mi->m", y, y))
-    y = y * np.clip(1 - p.max_speed * np.maximum(dt, 0) / np.maximum(n, 1e-12), 0, None)[:, None]
-    return np.einsum("mi,mij,mj->m", y, R_inv, y) / 2 <= p.gate
+    y = y * np.maximum(1 - p.max_speed * np.maximum(dt, 0) / np.maximum(n, 1e-12), 0)[:, None]
+    return np.einsum("mi,mi->m", y, np.linalg.solve(2 * R, y[..., None])[..., 0]) <= p.gate
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Rotation angle (rad) between rotation stacks a, b [...,3,3]."""
     c = (np.einsum("...ij,...ij->...", a, b) - 1) / 2          # trace(aᵀb) = Σ a∘b
-    return np.arccos(np.clip(c, -1.0, 1.0))
+    return np.arccos(np.minimum(np.maximum(c, -1.0), 1.0))
