@@ -89,12 +89,10 @@ def crop_cam_to_translation(cam: torch.Tensor, centres: torch.Tensor, sides: tor
                         (v0 - intrinsics.cy) * tz / intrinsics.fy, tz), dim=-1)
 
 
-def project(points: torch.Tensor, intrinsics: Intrinsics) -> torch.Tensor:
-    """Pinhole projection of camera-frame points [..., 3] → pixels [..., 2]."""
-    z = points[..., 2].clamp_min(1e-6)
-    u = intrinsics.fx * points[..., 0] / z + intrinsics.cx
-    v = intrinsics.fy * points[..., 1] / z + intrinsics.cy
-    return torch.stack((u, v), dim=-1)
+def project(points: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+    """Pinhole projection of camera-frame points [..., 3] → pixels [..., 2] (NumPy)."""
+    z = np.maximum(points[..., 2:], 1e-6)
+    return points[..., :2] / z * (intrinsics.fx, intrinsics.fy) + (intrinsics.cx, intrinsics.cy)
 
 
 # PARE's crop camera (reference spec §3.4): perspective, f = 5000 px for the 224-px crop, principal
@@ -103,8 +101,9 @@ PARE_FOCAL = 5000.0
 PARE_CROP = 224.0
 
 
-def pare_crop_projection(points: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
-    """PARE's own projection (its ``smpl_joints2d``) of crop-frame body points.
+def pare_crop_projection(points, cam):
+    """PARE's own projection (its ``smpl_joints2d``) of crop-frame body points; NumPy arrays or
+    Torch tensors (only operators both share), returned as the same kind.
 
     Args:
         points: [N,K,3] SMPL output with PARE's (crop-frame) root rotation, no translation (m).
@@ -112,32 +111,30 @@ def pare_crop_projection(points: torch.Tensor, cam: torch.Tensor) -> torch.Tenso
     Returns:
         [N,K,2] normalised crop coordinates in [-1, 1] (source pixel = centre + side/2 · value).
     """
-    s, tx, ty = cam.unbind(-1)
-    tz = 2 * PARE_FOCAL / (PARE_CROP * s.abs().clamp_min(1e-4))
-    t = torch.stack((tx, ty, tz), dim=-1)[:, None]
-    p = points + t
-    return PARE_FOCAL / (PARE_CROP / 2) * p[..., :2] / p[..., 2:].clamp_min(1e-6)
+    tz = 2 * PARE_FOCAL / (PARE_CROP * abs(cam[:, 0:1]).clip(1e-4))             # [N,1]
+    depth = (points[..., 2] + tz)[..., None].clip(1e-6)
+    return PARE_FOCAL / (PARE_CROP / 2) * (points[..., :2] + cam[:, None, 1:]) / depth
 
 
-def pixel_rays(pixels: torch.Tensor, intrinsics: Intrinsics) -> torch.Tensor:
+def _pixel_rays(pixels: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     """Unit rays [..., 3] (camera optical frame) through source pixels [..., 2]."""
-    x = (pixels[..., 0] - intrinsics.cx) / intrinsics.fx
-    y = (pixels[..., 1] - intrinsics.cy) / intrinsics.fy
-    d = torch.stack((x, y, torch.ones_like(x)), dim=-1)
-    return d / d.norm(dim=-1, keepdim=True)
+    d = np.concatenate(((pixels - (intrinsics.cx, intrinsics.cy)) / (intrinsics.fx, intrinsics.fy),
+                        np.ones_like(pixels[..., :1])), axis=-1)
+    return d / np.sqrt((d * d).sum(-1, keepdims=True))
 
 
-def ray_rotation(pixels: torch.Tensor, intrinsics: Intrinsics) -> torch.Tensor:
+def ray_rotation(pixels, intrinsics: Intrinsics):
     """The smallest rotation [..., 3, 3] taking the optical axis (0, 0, 1) onto the ray through
-    each pixel [..., 2]: axis z × d, angle acos(d_z) (Rodrigues; d_z > 0 so it never flips)."""
-    d = pixel_rays(pixels, intrinsics)
-    dx, dy, dz = d.unbind(-1)
-    zero = torch.zeros_like(dx)
-    # k = z × d = (−d_y, d_x, 0), |k| = sin θ; R = I + [k]× + [k]×² / (1 + cos θ).
-    k = torch.stack((zero, zero, dx, zero, zero, dy, -dx, -dy, zero), dim=-1)
-    k = k.reshape(*d.shape[:-1], 3, 3)
-    eye = torch.eye(3, dtype=d.dtype, device=d.device).expand_as(k)
-    return eye + k + (k @ k) / (1 + dz)[..., None, None]
+    each pixel [..., 2]: axis z × d, angle acos(d_z) (Rodrigues; d_z > 0 so it never flips).
+    NumPy in → NumPy out (float64); a Torch tensor in → a tensor of its dtype and device."""
+    if isinstance(pixels, torch.Tensor):
+        return torch.from_numpy(ray_rotation(_host64(pixels), intrinsics)).to(pixels)
+    dx, dy, dz = np.moveaxis(_pixel_rays(pixels, intrinsics), -1, 0)
+    # R = I + [k]× + [k]×²/(1 + cos θ) with k = z × d = (−d_y, d_x, 0), written out
+    # (its bottom-right entry 1 − (d_x² + d_y²)/(1 + d_z) is d_z on the unit sphere).
+    cx, cy = dx / (1 + dz), dy / (1 + dz)
+    r = np.stack((1 - dx * cx, -dx * cy, dx, -dx * cy, 1 - dy * cy, dy, -dx, -dy, dz), axis=-1)
+    return r.reshape(*dz.shape, 3, 3)
 
 
 @dataclass
@@ -168,6 +165,11 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
                    iterations: int = 2, match_iterations: int = 3) -> CameraPlacement:
     """PARE's crop-frame root rotation and weak-perspective camera → camera-frame placement.
 
+    Computed in float64 NumPy on the host: for a handful of people it is a dozen 3×3 solves and
+    a few hundred tiny array operations, which cost far less there than as Torch ops or GPU
+    launches. Pass host tensors (the estimator copies its inputs over once, with everything else
+    it needs on the host); device tensors are copied one by one.
+
     Args:
         root_rotmats: [N,3,3] PARE's global orientation (crop frame).
         cam: [N,3] (s, tx, ty); centres: [N,2] crop centres (source px); sides: [N] crop sides (px).
@@ -179,82 +181,104 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
         match_iterations: Newton steps of the self-consistency step (0: skip it), see
             :func:`_match_crop_camera`.
     Returns:
-        :class:`CameraPlacement` (same dtype as ``cam``).
+        :class:`CameraPlacement` (dtype and device of ``cam``; ``rest_root`` as given).
     """
-    dtype = cam.dtype
-    c = centres.to(torch.float64)
-    half_scale = sides.to(torch.float64) * cam[:, 0].to(torch.float64).abs().clamp_min(1e-4) / 2
-    j0 = rest_root.to(torch.float64)
+    cam64, c, sides64, j0 = (_host64(x) for x in (cam, centres, sides, rest_root))
+    half_scale = sides64 * np.maximum(np.abs(cam64[:, 0]), 1e-4) / 2             # px per metre
     r_ray = ray_rotation(c, intrinsics)
-    global_orient = r_ray @ root_rotmats.to(torch.float64)
+    global_orient = r_ray @ _host64(root_rotmats)
     # Pelvis: on the ray through the pixel where PARE's camera puts it (crop frame: J0 + t) ...
-    pelvis_px = c + half_scale[:, None] * (j0[:, :2] + cam[:, 1:].to(torch.float64))
-    d = pixel_rays(pelvis_px, intrinsics)
+    d = _pixel_rays(c + half_scale[:, None] * (j0[:, :2] + cam64[:, 1:]), intrinsics)
     # ... at the distance where the pinhole's local area scale sqrt(fx·fy)/(r·d_z^1.5) px/m
     # matches PARE's side·s/2 (on the axis: r = f/(side·s/2), the former depth).
     distance = math.sqrt(intrinsics.fx * intrinsics.fy) / (half_scale * d[:, 2] ** 1.5)
     transl = d * distance[:, None] - j0
     if keypoints_crop is not None:
-        transl = _refine_translation(keypoints_crop.to(torch.float64), cam.to(torch.float64), c,
-                                     sides.to(torch.float64), intrinsics, r_ray, j0, transl,
-                                     iterations)
-        if match_iterations > 0:
-            transl = _match_crop_camera(keypoints_crop.to(torch.float64), cam.to(torch.float64), c,
-                                        sides.to(torch.float64), intrinsics, r_ray, j0, transl,
-                                        match_iterations)
-    return CameraPlacement(r_ray.to(dtype), global_orient.to(dtype), transl.to(dtype), rest_root.to(dtype))
+        points_crop = _host64(keypoints_crop)
+        # The keypoints turned onto the ray about the pelvis, before any translation: [N,K,3].
+        turned = (points_crop - j0[:, None]) @ r_ray.transpose(0, 2, 1) + j0[:, None]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            transl = _refine_translation(points_crop, turned, cam64, c, sides64, intrinsics, transl,
+                                         iterations)
+            if match_iterations > 0:
+                transl = _match_crop_camera(points_crop, turned, cam64, c, sides64, intrinsics, transl,
+                                            match_iterations)
+    out = (torch.from_numpy(x).to(device=cam.device, dtype=cam.dtype) for x in (r_ray, global_orient, transl))
+    return CameraPlacement(*out, rest_root)
 
 
-def _refine_translation(points_crop, cam, centres, sides, intrinsics, r_ray, j0, transl, iterations):
-    """Translation [N,3] whose real-camera projection of the ray-rotated keypoints best matches
-    PARE's own 2D keypoints in the image.
+def _host64(x) -> np.ndarray:
+    """A tensor (any device) or array → float64 NumPy on the host."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _solve(m: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Batched solve of m [N,3,3] · x = b [N,3] → x [N,3]; NaN for a singular m (so that callers,
+    which keep only finite results, leave that person as it was)."""
+    try:
+        return np.linalg.solve(m, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:                # rare (degenerate inputs): find which one(s)
+        if len(m) == 1:
+            return np.full_like(b, np.nan)
+        return np.concatenate([_solve(m[i:i + 1], b[i:i + 1]) for i in range(len(m))])
+
+
+def _refine_translation(points_crop, turned, cam, centres, sides, intrinsics, transl, iterations):
+    """Translation [N,3] whose real-camera projection of the ray-turned keypoints ``turned``
+    [N,K,3] best matches PARE's own 2D keypoints in the image.
 
     For a point P + T and its target pixel (u, v): fx·(X+Tx) − (u−cx)·(Z+Tz) = 0 and
-    fy·(Y+Ty) − (v−cy)·(Z+Tz) = 0 are linear in T; weighting each by 1/(Z+Tz) of the previous
-    estimate makes the residual a pixel error (Gauss-Newton on the reprojection error). A tiny
-    pull towards the previous estimate keeps the 3×3 system regular for degenerate inputs.
+    fy·(Y+Ty) − (v−cy)·(Z+Tz) = 0 are linear in T (rows a = (fx, 0, −du), (0, fy, −dv)); weighting
+    each by 1/(Z+Tz) of the previous estimate makes the residual a pixel error (Gauss-Newton on
+    the reprojection error). A tiny pull towards the previous estimate keeps the 3×3 system
+    regular for degenerate inputs.
     """
     target = centres[:, None] + sides[:, None, None] / 2 * pare_crop_projection(points_crop, cam)
-    p = (points_crop - j0[:, None]) @ r_ray.transpose(1, 2) + j0[:, None]       # [N,K,3], no transl
-    du = target[..., 0] - intrinsics.cx
-    dv = target[..., 1] - intrinsics.cy
-    zeros, fx, fy = torch.zeros_like(du), torch.full_like(du, intrinsics.fx), torch.full_like(du, intrinsics.fy)
-    a = torch.cat((torch.stack((fx, zeros, -du), -1), torch.stack((zeros, fy, -dv), -1)), dim=1)  # [N,2K,3]
-    b = torch.cat((du * p[..., 2] - intrinsics.fx * p[..., 0],
-                   dv * p[..., 2] - intrinsics.fy * p[..., 1]), dim=1)                          # [N,2K]
-    eye = torch.eye(3, dtype=a.dtype, device=a.device)
+    du, dv = np.moveaxis(target - (intrinsics.cx, intrinsics.cy), -1, 0)       # [N,K] each
+    x, y, z = np.moveaxis(turned, -1, 0)
+    fx, fy = intrinsics.fx, intrinsics.fy
+    bu, bv = du * z - fx * x, dv * z - fy * y
+    # Per keypoint, its two rows' aᵀa (row-major 3×3) and aᵀb: the weighted sums over the
+    # keypoints are the normal equations, so an iteration is one [K]-weighted sum of these.
+    zero = np.zeros_like(du)
+    terms = np.stack((np.full_like(du, fx * fx), zero, -fx * du,
+                      zero, np.full_like(du, fy * fy), -fy * dv,
+                      -fx * du, -fy * dv, du * du + dv * dv,
+                      fx * bu, fy * bv, -(du * bu + dv * bv)), axis=-1)         # [N,K,12]
+    nearest = z.min(1)
     for _ in range(iterations):
-        w = 1.0 / (p[..., 2] + transl[:, None, 2]).clamp_min(1e-3)                            # [N,K]
-        w2 = torch.cat((w, w), dim=1) ** 2
-        ata = torch.einsum("nki,nk,nkj->nij", a, w2, a)
-        atb = torch.einsum("nki,nk,nk->ni", a, w2, b)
-        ridge = 1e-9 * ata.diagonal(dim1=1, dim2=2).sum(-1).clamp_min(1e-12)[:, None, None]
-        new = torch.linalg.solve_ex(ata + ridge * eye, (atb + ridge[:, :, 0] * transl)[..., None])[0][..., 0]
+        w2 = 1.0 / np.maximum(z + transl[:, 2:], 1e-3) ** 2                      # [N,K]
+        sums = (w2[:, None] @ terms)[:, 0]                                      # [N,12]
+        ata, atb = sums[:, :9].reshape(-1, 3, 3), sums[:, 9:]
+        ridge = 1e-9 * np.maximum(sums[:, [0, 4, 8]].sum(-1), 1e-12)             # 1e-9 · trace
+        new = _solve(ata + ridge[:, None, None] * np.eye(3), atb + ridge[:, None] * transl)
         # Keep the body in front of the camera whatever the inputs (untrained weights).
-        ok = torch.isfinite(new).all(-1, keepdim=True) & ((new[:, 2:3] + p[..., 2].min(1, keepdim=True).values) > 1e-2)
-        transl = torch.where(ok, new, transl)
+        ok = np.isfinite(new).all(-1) & (new[:, 2] + nearest > 1e-2)
+        transl = np.where(ok[:, None], new, transl)
     return transl
 
 
-def fit_crop_camera(points_crop: torch.Tensor, crop_xy: torch.Tensor) -> torch.Tensor:
-    """The (s, tx, ty) [N,3] of PARE's crop camera that best explains crop coordinates
-    ``crop_xy`` [N,K,2] ([-1, 1]) of crop-frame points ``points_crop`` [N,K,3].
+def _fit_crop_camera(points_crop: np.ndarray, crop_xy: np.ndarray) -> np.ndarray:
+    """(log s, tx, ty) [M,3] of PARE's crop camera that best explains crop coordinates
+    ``crop_xy`` [M,K,2] ([-1, 1]) of crop-frame points ``points_crop`` [M,K,3].
 
     PARE's camera gives x = s·(X + tx) / (1 + s·Z/k), k = 5000/112; multiplied out,
-    s·(X − x·Z/k) + (s·tx) = x is linear in (s, s·tx, s·ty): a 3×3 normal-equation solve.
+    s·(X − x·Z/k) + s·tx = x is linear in (s, s·tx, s·ty). Its least-squares solution in closed
+    form: s·tx, s·ty are the means of x − s·a (a = X − x·Z/k, likewise for y), and s the slope
+    of crop_xy on a about their means (the 3×3 normal equations with those eliminated).
     """
     k = PARE_FOCAL / (PARE_CROP / 2)
-    x, y = crop_xy.unbind(-1)
-    ones, zeros = torch.ones_like(x), torch.zeros_like(x)
-    a = torch.cat((torch.stack((points_crop[..., 0] - x * points_crop[..., 2] / k, ones, zeros), -1),
-                   torch.stack((points_crop[..., 1] - y * points_crop[..., 2] / k, zeros, ones), -1)), 1)
-    b = torch.cat((x, y), dim=1)
-    sol = torch.linalg.solve_ex(a.transpose(1, 2) @ a, a.transpose(1, 2) @ b[..., None])[0][..., 0]
-    s = sol[:, 0]
-    return torch.stack((s, sol[:, 1] / s, sol[:, 2] / s), dim=-1)
+    a = points_crop[..., :2] - crop_xy * points_crop[..., 2:] / k                # [M,K,2]
+    a_mean = a.sum(1) / a.shape[1]
+    a_c = a - a_mean[:, None]
+    s = (a_c * crop_xy).sum((1, 2)) / (a_c * a_c).sum((1, 2))
+    t = crop_xy.sum(1) / (a.shape[1] * s[:, None]) - a_mean
+    return np.concatenate((np.log(np.maximum(np.abs(s), 1e-6))[:, None], t), axis=1)
 
 
-def _match_crop_camera(points_crop, cam, centres, sides, intrinsics, r_ray, j0, transl, iterations):
+def _match_crop_camera(points_crop, turned, cam, centres, sides, intrinsics, transl, iterations):
     """Translation [N,3] for which PARE's own camera, fitted to the real projection of the body,
     is the camera PARE predicted (Newton on T, forward-difference Jacobian).
 
@@ -263,29 +287,26 @@ def _match_crop_camera(points_crop, cam, centres, sides, intrinsics, r_ray, j0, 
     nearer parts larger). So the right T is the one whose real image, explained by PARE's
     camera model, gives back PARE's (s, tx, ty): three equations for three unknowns. The
     least-squares refinement before it is the start (within centimetres). The base point and
-    its three perturbations are evaluated as one batch; solves use ``solve_ex`` (no host sync).
+    its three perturbations are evaluated as one batch of 4·N.
     """
-    n = transl.shape[0]
-    p = (points_crop - j0[:, None]) @ r_ray.transpose(1, 2) + j0[:, None]       # no transl
-    p4, crop4, c4, half4 = (x.repeat(4, *([1] * (x.dim() - 1)))
-                            for x in (p, points_crop, centres, sides / 2))
+    n = len(transl)
     eps = 1e-5
-    offsets = torch.cat((torch.zeros(1, 3, dtype=transl.dtype, device=transl.device),
-                         eps * torch.eye(3, dtype=transl.dtype, device=transl.device)))   # [4,3]
-    target = torch.stack((cam[:, 0].abs().clamp_min(1e-6).log(), cam[:, 1], cam[:, 2]), -1)
-    nearest = p[..., 2].min(1).values
+    offsets = np.concatenate((np.zeros((1, 1, 3)), eps * np.eye(3)[:, None]))   # [4,1,3]
+    # Pixel → crop coordinates: (uv − centre)/(side/2), with uv = f·xy/z + c folded in.
+    scale = np.array([intrinsics.fx, intrinsics.fy]) / (sides[:, None] / 2)      # [N,2]
+    shift = ((intrinsics.cx, intrinsics.cy) - centres) / (sides[:, None] / 2)    # [N,2]
+    crop4 = np.broadcast_to(points_crop, (4, *points_crop.shape)).reshape(4 * n, -1, 3)
+    target = np.concatenate((np.log(np.maximum(np.abs(cam[:, :1]), 1e-6)), cam[:, 1:]), axis=1)
+    nearest = turned[..., 2].min(1)
     for _ in range(iterations):
-        t4 = (transl[None] + offsets[:, None]).reshape(4 * n, 3)
-        uv = project(p4 + t4[:, None], intrinsics)
-        fitted = fit_crop_camera(crop4, (uv - c4[:, None]) / half4[:, None, None])
-        res = torch.stack((fitted[:, 0].abs().clamp_min(1e-6).log(), fitted[:, 1], fitted[:, 2]), -1)
-        res = res.reshape(4, n, 3) - target
-        jac = ((res[1:] - res[:1]) / eps).permute(1, 2, 0)                         # [N,3,3]
-        step, info = torch.linalg.solve_ex(jac, res[0][..., None])
-        step = step[..., 0]
+        p = turned + (transl + offsets)[:, :, None]                             # [4,N,K,3]
+        crop_xy = p[..., :2] / np.maximum(p[..., 2:], 1e-6) * scale[:, None] + shift[:, None]
+        res = _fit_crop_camera(crop4, crop_xy.reshape(4 * n, -1, 2)).reshape(4, n, 3) - target
+        jac = ((res[1:] - res[0]) / eps).transpose(1, 2, 0)                     # [N,3,3]
+        step = _solve(jac, res[0])
         new = transl - step
         # Accept finite steps that keep the body in front and do not jump (untrained weights).
-        ok = (info == 0) & torch.isfinite(new).all(-1) & ((new[:, 2] + nearest) > 1e-2) & \
-            (step.norm(dim=-1) < 0.5 * transl[:, 2].abs().clamp_min(0.1))
-        transl = torch.where(ok[:, None], new, transl)
+        ok = np.isfinite(new).all(-1) & (new[:, 2] + nearest > 1e-2) & \
+            (np.sqrt((step * step).sum(-1)) < 0.5 * np.maximum(np.abs(transl[:, 2]), 0.1))
+        transl = np.where(ok[:, None], new, transl)
     return transl

@@ -8,6 +8,7 @@ ray, translation refined under the real camera; docs/geometry.md).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from .camera import Intrinsics, crop_to_camera, pare_crop_projection, project
+from .camera import CameraPlacement, Intrinsics, crop_to_camera, pare_crop_projection, project
 from .geometry import rotmat_to_axis_angle
 from .preprocessing import CROP_SIZE, Crop, as_rgb, box_to_crop, crops_to_input
 from .visibility import part_visibility
@@ -150,55 +151,73 @@ class BodyEstimator:
         timings["network"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        rotmats, cam = rotmats.to(self.device), cam.to(self.device)
-        smpl = self.body_model(rotmats, betas.to(self.device), vertices=vertices)   # crop-frame root
-        centres = torch.tensor([[c.cx, c.cy] for c in crops], dtype=torch.float32, device=self.device)
-        sides = torch.tensor([c.side for c in crops], dtype=torch.float32, device=self.device)
-        placement = crop_to_camera(
-            rotmats[:, 0], cam, centres, sides, intrinsics, smpl.rest_joints[:, 0],
-            keypoints_crop=smpl.joints49[:, 25:] if self.refine_translation else None)
-        # The crop-frame body turned rigidly onto the crop's ray (no second SMPL run).
-        rotmats = torch.cat((placement.global_orient[:, None], rotmats[:, 1:]), dim=1)
-        transl = placement.transl
-        joints = placement.apply(smpl.joints)
-        keypoints = placement.apply(smpl.joints49)
-        mesh = placement.apply(smpl.vertices) if vertices else None
-        self._sync()
-        timings["smpl"] = time.perf_counter() - t
+        rotmats, betas, cam, segm = (x.to(self.device) for x in (rotmats, betas, cam, segm))
+        smpl = self.body_model(rotmats, betas, vertices=vertices)                    # crop-frame root
+        smpl_seconds = time.perf_counter() - t
 
         t = time.perf_counter()
-        result = dict(
-            rotmats=rotmats, axis_angle=rotmat_to_axis_angle(rotmats), betas=betas, cam=cam,
-            transl=transl, joints=joints, keypoints=keypoints,
-            joints2d=project(joints, intrinsics), keypoints2d=project(keypoints, intrinsics),
-            rest=smpl.rest_joints, visibility=part_visibility(segm),
-        )
-        if mesh is not None:
-            result["vertices"] = mesh
+        on_device = dict(rotmats=rotmats, betas=betas, cam=cam, rest=smpl.rest_joints,
+                         points=torch.cat((smpl.joints, smpl.joints49), dim=1), visibility=part_visibility(segm))
         if part_maps:
-            result["attention"] = segm[:, 1:].flatten(2).softmax(-1).reshape_as(segm[:, 1:])
-            result["segm"] = segm
-        host = _to_host(result)
+            on_device["attention"] = segm[:, 1:].flatten(2).softmax(-1).reshape_as(segm[:, 1:])
+            on_device["segm"] = segm
+        # The device→host boundary: placement and post-processing are small float64 NumPy work
+        # on the host; only the mesh (below) is turned where SMPL made it.
+        host = _to_host(on_device)
+        post_seconds = time.perf_counter() - t
+
+        t = time.perf_counter()
+        crop_boxes = torch.tensor([[c.cx, c.cy, c.side] for c in crops], dtype=torch.float64)
+        root_crop, cam64, rest_root = (torch.from_numpy(x.astype(np.float64))
+                                       for x in (host["rotmats"][:, 0], host["cam"], host["rest"][:, 0]))
+        points_crop = host["points"].astype(np.float64)           # [N,24+49,3]: joints, joints49
+        placement = crop_to_camera(
+            root_crop, cam64, crop_boxes[:, :2], crop_boxes[:, 2], intrinsics, rest_root,
+            keypoints_crop=torch.from_numpy(points_crop[:, 24 + 25:]) if self.refine_translation else None)
+        r_ray, global_orient, transl = (np.asarray(x, dtype=np.float64) for x in
+                                        (placement.ray_rotation, placement.global_orient, placement.transl))
+        # The crop-frame body turned rigidly onto the crop's ray (no second SMPL run).
+        points = _turn(points_crop, r_ray, rest_root.numpy(), transl)
+        mesh = None
+        if vertices:
+            on_mesh_device = (torch.from_numpy(x).to(smpl.vertices) for x in (r_ray, global_orient, transl))
+            mesh = CameraPlacement(*on_mesh_device, smpl.rest_joints[:, 0]).apply(smpl.vertices).cpu().numpy()
+        rotmats = host["rotmats"]
+        rotmats[:, 0] = global_orient
+        self._sync()
+        timings["smpl"] = smpl_seconds + time.perf_counter() - t
+
+        t = time.perf_counter()
+        pixels = project(points, intrinsics).astype(np.float32)
+        points, transl = points.astype(np.float32), transl.astype(np.float32)
+        axis_angle = rotmat_to_axis_angle(rotmats).astype(np.float32)
         bodies = [
             BodyEstimate(
                 box=boxes[i], score=float(scores[i]), crop=crops[i], cam_crop=host["cam"][i],
-                betas=host["betas"][i], rotmats=host["rotmats"][i], axis_angle=host["axis_angle"][i],
-                transl=host["transl"][i], joints3d=host["joints"][i], keypoints3d=host["keypoints"][i],
-                joints2d=host["joints2d"][i], keypoints2d=host["keypoints2d"][i],
-                vertices=host["vertices"][i] if mesh is not None else None, rest_joints=host["rest"][i],
+                betas=host["betas"][i], rotmats=rotmats[i], axis_angle=axis_angle[i],
+                transl=transl[i], joints3d=points[i, :24], keypoints3d=points[i, 24:],
+                joints2d=pixels[i, :24], keypoints2d=pixels[i, 24:],
+                vertices=mesh[i] if mesh is not None else None, rest_joints=host["rest"][i],
                 part_attention=host["attention"][i] if part_maps else None,
                 part_segm_logits=host["segm"][i] if part_maps else None,
                 part_visibility=host["visibility"][i], truncation=crops[i].truncation(width, height),
             )
             for i in range(len(crops))
         ]
-        timings["postprocess"] = time.perf_counter() - t
+        timings["postprocess"] = post_seconds + time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         return Estimates(bodies, intrinsics, (width, height), timings)
 
     def _sync(self) -> None:
         if self.sync_stages:
             torch.cuda.synchronize(self.device)
+
+
+def _turn(points: np.ndarray, r_ray: np.ndarray, rest_root: np.ndarray, transl: np.ndarray) -> np.ndarray:
+    """:meth:`CameraPlacement.apply` on host arrays: crop-frame points [N,K,3] turned by R_ray
+    [N,3,3] about the rest pelvis [N,3], plus ``transl`` [N,3] → camera frame [N,K,3]."""
+    j0 = rest_root[:, None]
+    return (points - j0) @ r_ray.transpose(0, 2, 1) + j0 + transl[:, None]
 
 
 def _to_host(arrays: Dict[str, torch.Tensor]) -> Dict[str, np.ndarray]:
@@ -227,22 +246,31 @@ def rebuild_bodies(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate], 
     if not bodies:
         return []
     device = next(body_model.buffers()).device
-    r = torch.as_tensor(np.asarray(rotmats), dtype=torch.float32, device=device)
-    b = torch.as_tensor(np.asarray(betas), dtype=torch.float32, device=device)
-    t = torch.as_tensor(np.asarray(transl), dtype=torch.float32, device=device)
-    smpl = body_model(r, b, vertices=vertices)
-    joints = smpl.joints + t[:, None]
-    keypoints = smpl.joints49 + t[:, None]
-    fields = dict(
-        rotmats=r, axis_angle=rotmat_to_axis_angle(r), betas=b, transl=t, joints3d=joints,
-        keypoints3d=keypoints, rest_joints=smpl.rest_joints,
-        joints2d=project(joints, intrinsics), keypoints2d=project(keypoints, intrinsics))
+    # Copies (never views of the caller's arrays), in the dtypes the estimator gives.
+    rotmats, betas = np.array(rotmats, dtype=np.float32), np.array(betas, dtype=np.float32)
+    transl = np.asarray(transl, dtype=np.float64)
+    smpl = body_model(torch.from_numpy(rotmats).to(device), torch.from_numpy(betas).to(device), vertices=vertices)
+    on_device = dict(rest_joints=smpl.rest_joints, points=torch.cat((smpl.joints, smpl.joints49), dim=1))
     if vertices:
-        fields["vertices"] = smpl.vertices + t[:, None]
-    host = _to_host(fields)
-    none = {} if vertices else {"vertices": None}
-    return [dataclasses.replace(body, **{k: v[i] for k, v in host.items()}, **none)
-            for i, body in enumerate(bodies)]
+        on_device["vertices"] = smpl.vertices + torch.from_numpy(transl).to(smpl.vertices)[:, None]
+    host = _to_host(on_device)
+    points = host.pop("points") + transl[:, None]                           # [P,24+49,3], float64
+    pixels = project(points, intrinsics).astype(np.float32)
+    points = points.astype(np.float32)
+    fields = dict(host, rotmats=rotmats, betas=betas, axis_angle=rotmat_to_axis_angle(rotmats).astype(np.float32),
+                  transl=transl.astype(np.float32), joints3d=points[:, :24], keypoints3d=points[:, 24:],
+                  joints2d=pixels[:, :24], keypoints2d=pixels[:, 24:])
+    if not vertices:
+        fields["vertices"] = [None] * len(bodies)
+    return [_replace(body, {name: value[i] for name, value in fields.items()}) for i, body in enumerate(bodies)]
+
+
+def _replace(body: BodyEstimate, changes: Dict[str, object]) -> BodyEstimate:
+    """``dataclasses.replace`` without its per-field ``__init__`` work: a shallow copy of
+    ``body`` with ``changes`` (all of them BodyEstimate fields) set."""
+    new = copy.copy(body)
+    new.__dict__.update(changes)
+    return new
 
 
 @torch.inference_mode()

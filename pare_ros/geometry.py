@@ -1,9 +1,11 @@
 """Rotation conversions shared by the network, the body model and the ROS layer.
 
-All functions are batched over leading dimensions and work on float32/float64 tensors.
+All functions are batched over leading dimensions and work on float32/float64 tensors, except
+:func:`rotmat_to_axis_angle` (NumPy arrays).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -71,17 +73,36 @@ def rotmat_to_quaternion(rotmat: torch.Tensor) -> torch.Tensor:
     return torch.where(q[..., 3:4] < 0, -q, q)
 
 
-def quaternion_to_axis_angle(q: torch.Tensor) -> torch.Tensor:
-    """Unit quaternions [..., 4] (x, y, z, w) → axis-angle [..., 3] with angle in [0, π]."""
-    q = torch.where(q[..., 3:4] < 0, -q, q)
-    xyz, w = q[..., :3], q[..., 3]
-    sin_half = xyz.norm(dim=-1)
-    angle = 2 * torch.atan2(sin_half, w)
-    # angle / sin(angle/2) → 2 as angle → 0
-    scale = torch.where(sin_half > 1e-8, angle / sin_half.clamp_min(1e-8), 2.0 + 0 * angle)
-    return xyz * scale[..., None]
+# Flat (row-major) indices of (R21, R02, R10) and (R12, R20, R01): the antisymmetric part.
+_PLUS, _MINUS = np.array([7, 2, 3]), np.array([5, 6, 1])
 
 
-def rotmat_to_axis_angle(rotmat: torch.Tensor) -> torch.Tensor:
-    """[..., 3, 3] → axis-angle [..., 3] (angle in [0, π])."""
-    return quaternion_to_axis_angle(rotmat_to_quaternion(rotmat))
+def rotmat_to_axis_angle(rotmat: np.ndarray) -> np.ndarray:
+    """Rotation matrices [..., 3, 3] → axis-angle [..., 3] (angle in [0, π]), float64 NumPy.
+
+    NumPy rather than Torch: it runs on host results (a few hundred matrices a frame), where
+    Torch's per-op overhead would cost ~5× more. Angle from atan2(sin θ, cos θ), with
+    sin θ·axis the antisymmetric part of R and cos θ from its trace; beyond 120° the axis
+    comes from the symmetric part instead ((R + Rᵀ)/2 − cos θ·I = (1 − cos θ)·a·aᵀ, its
+    largest column), where the antisymmetric part vanishes as θ → π.
+    """
+    m = np.asarray(rotmat, dtype=np.float64)
+    flat = m.reshape(-1, 9)
+    sin_axis = (flat[:, _PLUS] - flat[:, _MINUS]) / 2
+    cos = (flat[:, ::4].sum(-1) - 1) / 2
+    sin = np.sqrt((sin_axis * sin_axis).sum(-1))
+    angle = np.arctan2(sin, cos)
+    aa = sin_axis * (angle / np.where(sin > 0, sin, 1.0))[:, None]           # θ/sin θ → 1 at 0
+    near_pi = np.flatnonzero(cos < -0.5)
+    if len(near_pi):
+        r = m.reshape(-1, 3, 3)[near_pi]
+        j = r.diagonal(axis1=1, axis2=2).argmax(-1)           # largest (1 − cos θ)·a_j² + cos θ
+        i = np.arange(len(j))
+        axis = (r[i, :, j] + r[i, j, :]) / 2
+        axis[i, j] -= cos[near_pi]
+        # Unit length, and the sign of sin θ·a_j (a_j > 0 here); at exactly π (sin θ·a_j = 0)
+        # either sign is right: +, as the quaternion route with w ≥ 0 gives.
+        sign = np.where(sin_axis[near_pi, j] < 0, -1.0, 1.0)
+        scale = sign * angle[near_pi] / np.sqrt((axis * axis).sum(-1))
+        aa[near_pi] = axis * scale[:, None]
+    return aa.reshape(*m.shape[:-2], 3)
