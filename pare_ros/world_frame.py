@@ -118,28 +118,39 @@ def planner_frame(people, velocities, stamp: float, camera_frame: str, image_siz
     """Summarise the published people. ``people``: [(TrackView, BodyEstimate camera frame)];
     ``velocities``: track_id → (3,) m/s in the world (when ``transform`` is given) or camera
     frame, or None. ``transform``: camera → world RigidTransform at the stamp, or None (camera
-    frame). ``offsets_stride`` > 0 fills ``body_offsets`` with every n-th mesh vertex."""
+    frame). ``offsets_stride`` > 0 fills ``body_offsets`` with every n-th mesh vertex.
+
+    Positions, reliabilities and keypoint confidences are computed for all P people at once;
+    each track's arrays are rows of those [P, ...] arrays."""
     t = transform if transform is not None else RigidTransform.identity()
     out = PlannerFrame(float(stamp), world_frame if transform is not None else camera_frame, camera_frame,
                        tuple(image_size), fallback=fallback)
+    if not people:
+        return out
+    views = [view for view, _ in people]
+    bodies = [body for _, body in people]
     w, h = image_size
-    for view, body in people:
-        root_cam = np.asarray(body.joints3d[0], dtype=np.float64)
+    roots_cam = np.array([body.joints3d[0] for body in bodies], dtype=np.float64)              # [P,3]
+    vis = np.array([getattr(body, "part_visibility", np.ones(24)) for body in bodies], dtype=np.float64)
+    scores = np.array([view.score for view in views], dtype=np.float64)                        # [P]
+    states = [int(view.state) for view in views]
+    coasting = np.array([state == 2 for state in states])
+    reliability = np.where(coasting, 0.0, np.clip(scores * vis.mean(axis=1), 0.0, 1.0)).tolist()
+    kp = np.array([body.keypoints2d for body in bodies], dtype=np.float64).reshape(len(bodies), -1, 2)
+    inside = (kp[..., 0] >= 0) & (kp[..., 0] < w) & (kp[..., 1] >= 0) & (kp[..., 1] < h)
+    conf = np.where(inside & ~coasting[:, None], scores[:, None], 0.0)                          # [P,K]
+    boxes = np.array([view.box for view in views], dtype=np.float64).reshape(len(views), 4)
+    positions = t.apply(roots_cam)
+    covs = velocity_covs or {}
+    for i, (view, body) in enumerate(people):
         vel = velocities.get(view.track_id)
-        coasting = int(view.state) == 2
-        vis = np.asarray(getattr(body, "part_visibility", np.ones(24)), dtype=np.float64)
-        reliability = 0.0 if coasting else float(np.clip(view.score * float(np.mean(vis)), 0.0, 1.0))
-        kp = np.asarray(body.keypoints2d, dtype=np.float64).reshape(-1, 2)
-        inside = (kp[:, 0] >= 0) & (kp[:, 0] < w) & (kp[:, 1] >= 0) & (kp[:, 1] < h)
-        conf = np.where(inside, 0.0 if coasting else float(view.score), 0.0)
         offsets = None
         if offsets_stride > 0 and getattr(body, "vertices", None) is not None:
-            offsets = t.rotate(np.asarray(body.vertices, dtype=np.float64)[::offsets_stride] - root_cam)
+            offsets = t.rotate(np.asarray(body.vertices, dtype=np.float64)[::offsets_stride] - roots_cam[i])
         out.tracks.append(PlannerTrack(
-            track_id=int(view.track_id), body_id=str(view.body_id), state=int(view.state),
-            confirmed=int(view.state) in (1, 2), position=t.apply(root_cam),
+            track_id=int(view.track_id), body_id=str(view.body_id), state=states[i],
+            confirmed=states[i] in (1, 2), position=positions[i],
             velocity=None if vel is None else np.asarray(vel, dtype=np.float64).reshape(3),
-            reliability=reliability, box=np.asarray(view.box, dtype=np.float64).reshape(4),
-            keypoints2d=kp, keypoint_conf=conf, body_offsets=offsets,
-            velocity_cov=None if vel is None else (velocity_covs or {}).get(view.track_id)))
+            reliability=reliability[i], box=boxes[i], keypoints2d=kp[i], keypoint_conf=conf[i],
+            body_offsets=offsets, velocity_cov=None if vel is None else covs.get(view.track_id)))
     return out

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..camera import Intrinsics
 from ..estimator import rebuild_bodies, with_vertices
+from ..finite_check import finite_mask
 from ..overlay import render_overlay
 from ..world_frame import estimate_in_frame, move_smpl_params, planner_frame, smoothed_from_frame
 from .body_messages import smpl_body_array_msg, smpl_body_msgs
@@ -89,16 +90,6 @@ def _accepts(function, names) -> bool:
 
 def stamp_seconds(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
-
-
-# The BodyEstimate fields that reach messages, TF and the smoother.
-_FINITE_FIELDS = ("betas", "rotmats", "transl", "joints3d", "keypoints3d", "joints2d", "vertices")
-
-
-def _finite(body) -> bool:
-    """True when every published/smoothed array of a BodyEstimate is finite."""
-    return all(np.isfinite(getattr(body, name)).all() for name in _FINITE_FIELDS
-               if getattr(body, name, None) is not None)
 
 
 class FrameProcessor:
@@ -320,10 +311,12 @@ class FrameProcessor:
         # Nothing non-finite may enter the smoother or the coasting state: one such value
         # would poison the track for good (and TF refuses it). Drop that track's state and
         # its body for this frame; the frame's output and the other people are unaffected.
-        for view, _ in [pair for pair in fresh if not _finite(pair[1])]:
-            self._drop_track_state(view.track_id)
-            warnings.append(f"track {view.track_id}: non-finite estimate, its state was dropped")
-        fresh = [pair for pair in fresh if _finite(pair[1])]
+        finite = finite_mask([body for _, body in fresh])
+        for (view, _), ok in zip(fresh, finite):
+            if not ok:
+                self._drop_track_state(view.track_id)
+                warnings.append(f"track {view.track_id}: non-finite estimate, its state was dropped")
+        fresh = [pair for pair, ok in zip(fresh, finite) if ok]
         # Smoother state and velocities belong to one frame: on a switch (TF lost or back)
         # start them afresh rather than mixing camera- and world-frame positions.
         smooth_frame = world_frame if world_transform is not None else header.frame_id
@@ -332,10 +325,10 @@ class FrameProcessor:
             if self.smoother is not None:
                 self.smoother.reset()
         self._smooth_frame = smooth_frame
-        for (view, _), body in zip(fresh, self._smooth(fresh, stamp, intrinsics, world_transform,
-                                                               vertices=need_vertices)):
+        smoothed = self._smooth(fresh, stamp, intrinsics, world_transform, vertices=need_vertices)
+        for (view, _), body, ok in zip(fresh, smoothed, finite_mask(smoothed)):
             velocity = self._velocity.get(view.track_id)
-            if _finite(body) and (velocity is None or np.isfinite(velocity).all()):
+            if ok and (velocity is None or np.isfinite(velocity).all()):
                 self._last_estimate[view.track_id] = body
             else:
                 self._drop_track_state(view.track_id)

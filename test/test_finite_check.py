@@ -1,0 +1,41 @@
+"""finite_mask (one isfinite for all people) against the per-field check it replaced."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from pare_ros.finite_check import FINITE_FIELDS, finite_mask
+
+
+def reference(body) -> bool:
+    return all(np.isfinite(getattr(body, name)).all() for name in FINITE_FIELDS
+               if getattr(body, name, None) is not None)
+
+
+def body(rng, **overrides):
+    fields = dict(betas=rng.normal(size=10), rotmats=rng.normal(size=(24, 3, 3)).astype(np.float32),
+                  transl=rng.normal(size=3).astype(np.float32), joints3d=rng.normal(size=(24, 3)),
+                  keypoints3d=rng.normal(size=(49, 3)), joints2d=rng.normal(size=(24, 2)).astype(np.float32),
+                  vertices=None, score=float("nan"))               # not a checked field
+    fields.update(overrides)
+    return SimpleNamespace(**fields)
+
+
+@pytest.mark.parametrize("field", FINITE_FIELDS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_each_field_and_value_is_caught_for_the_right_person(field, bad):
+    rng = np.random.default_rng(0)
+    bodies = [body(rng, vertices=rng.normal(size=(6890, 3)).astype(np.float32)) for _ in range(4)]
+    getattr(bodies[2], field).reshape(-1)[-1] = bad
+    assert finite_mask(bodies) == [reference(b) for b in bodies] == [True, True, False, True]
+
+
+def test_none_missing_empty_and_huge_values():
+    rng = np.random.default_rng(1)
+    bodies = [body(rng), body(rng, vertices=None, betas=None), SimpleNamespace(),
+              body(rng, joints3d=np.full((24, 3), 1e308)),            # finite, though its sum is not
+              body(rng, transl=np.zeros((0,))), body(rng, keypoints3d=[[1.0, float("nan"), 0.0]])]
+    assert finite_mask(bodies) == [reference(b) for b in bodies] == [True, True, True, True, True, False]
+    assert finite_mask([]) == [] and finite_mask([SimpleNamespace(), SimpleNamespace()]) == [True, True]
