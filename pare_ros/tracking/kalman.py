@@ -80,10 +80,9 @@ class BoxKalmanBatch:
     def __len__(self) -> int:
         return len(self.x)
 
-    def add(self, boxes, stamp: float) -> None:
-        """Append one row per first detection, boxes [N,4] xyxy taken at ``stamp``: at rest,
-        with position noise of the measurement and the initial rate uncertainty."""
-        z = xyxy_to_cxcywh(boxes)
+    def add(self, z: np.ndarray, stamp: float) -> None:
+        """Append one row per first measurement, z [N,4] (cx, cy, w, h) taken at ``stamp``: at
+        rest, with position noise of the measurement and the initial rate uncertainty."""
         h = np.maximum(z[:, 3:4], MIN_SIZE)                                  # [N,1]
         cov = np.zeros((len(z), 3, 4))
         cov[:, 0] = (self.measurement_std * h) ** 2
@@ -110,47 +109,55 @@ class BoxKalmanBatch:
         Q = q [[dt³/3, dt²/2], [dt²/2, dt]], q = (accel · h)², h the box height before the step.
         """
         sel = slice(None) if rows is None else np.asarray(rows, dtype=np.intp)
-        x, cov = self.x[sel], self.cov[sel]
+        x, cov = self.x[sel], self.cov[sel]             # views (all rows) or copies (a list)
         dt = np.maximum(float(stamp) - self.stamp[sel], 0.0)[:, None]      # [R,1]
         a, b, c = cov[:, 0], cov[:, 1], cov[:, 2]                           # [R,4] each
         q = (self.accel * np.maximum(x[:, 3:4], MIN_SIZE)) ** 2             # [R,4]
-        self.cov[sel] = np.stack([a + dt * (2 * b + dt * c) + q * (dt ** 3 / 3),
-                                  b + dt * c + q * (dt ** 2 / 2),
-                                  c + q * dt], axis=1)
-        pos = x[:, :4] + dt * x[:, 4:]
+        # F P Fᵀ + Q per coordinate, written in place: each line reads only entries not yet
+        # overwritten (var needs cov and rate_var, cov needs rate_var).
+        dt_c = dt * c
+        a[:] = a + dt * (2 * b + dt_c) + q * (dt ** 3 / 3)
+        b[:] = b + dt_c + q * (dt ** 2 / 2)
+        c[:] = c + q * dt
+        x[:, :4] += dt * x[:, 4:]
         # Sizes are kept ≥ MIN_SIZE only where time advanced (dt = 0 leaves a row as it was).
-        pos[:, 2:] = np.where(dt > 0, np.maximum(pos[:, 2:], MIN_SIZE), pos[:, 2:])
-        self.x[sel, :4] = pos
+        np.maximum(x[:, 2:4], np.where(dt > 0, MIN_SIZE, -np.inf), out=x[:, 2:4])
+        if rows is not None:
+            self.x[sel], self.cov[sel] = x, cov
         self.stamp[sel] = np.maximum(self.stamp[sel], float(stamp))
 
-    def update(self, rows: Sequence[int], boxes) -> None:
-        """Fuse detection boxes [R,4] (xyxy), one per row of ``rows`` [R] (distinct), taken at
-        the rows' current stamps. Measurement noise r = (measurement_std · detected h)².
+    def update(self, rows: Sequence[int], z: np.ndarray) -> np.ndarray:
+        """Fuse measurements z [R,4] (cx, cy, w, h), one per row of ``rows`` [R] (distinct),
+        taken at the rows' current stamps; returns the rows' new states [R,8] (a copy).
+        Measurement noise r = (measurement_std · measured h)².
 
         Per coordinate: s = var + r, gain k = (var, cov) / s, and P ← (I − K H) P, symmetrised
         (the off-diagonal term is the mean of its two round-off versions, as (P + Pᵀ)/2)."""
         rows = np.asarray(rows, dtype=np.intp)
-        z = xyxy_to_cxcywh(boxes)                                           # [R,4]
         r = (self.measurement_std * np.maximum(z[:, 3:4], MIN_SIZE)) ** 2   # [R,1]
-        x, cov = self.x[rows], self.cov[rows]
+        x, cov = self.x[rows], self.cov[rows]                               # copies
         a, b, c = cov[:, 0], cov[:, 1], cov[:, 2]
         k_pos, k_rate = a / (a + r), b / (a + r)
         innovation = z - x[:, :4]
-        self.x[rows] = np.concatenate([x[:, :4] + k_pos * innovation, x[:, 4:] + k_rate * innovation], axis=1)
-        self.cov[rows] = np.stack([(1 - k_pos) * a, ((1 - k_pos) * b + (b - k_rate * a)) / 2,
-                                   c - k_rate * b], axis=1)
+        x[:, :4] += k_pos * innovation
+        x[:, 4:] += k_rate * innovation
+        # In place, in the order that reads each entry before it is overwritten.
+        c[:] = c - k_rate * b
+        b[:] = ((1 - k_pos) * b + (b - k_rate * a)) / 2
+        a[:] = (1 - k_pos) * a
+        self.x[rows], self.cov[rows] = x, cov
+        return x
 
-    def gating_distance(self, rows: Sequence[int], boxes) -> np.ndarray:
-        """Squared Mahalanobis distance [R,M] of detection boxes [M,4] (xyxy) to the current
-        prediction of each row in ``rows`` [R], on (cx, cy, w, h) with covariance H P Hᵀ + R,
+    def gating_distance(self, rows: Sequence[int], z: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distance [R,M] of measurements z [M,4] (cx, cy, w, h) to the
+        current prediction of each row in ``rows`` [R], with covariance H P Hᵀ + R,
         R = (measurement_std · predicted h)² I. Compare with a χ²(4) quantile (13.28 = 99 %)."""
         rows = np.asarray(rows, dtype=np.intp)
-        z = xyxy_to_cxcywh(boxes)                                           # [M,4]
         x = self.x[rows]
         r = (self.measurement_std * np.maximum(x[:, 3:4], MIN_SIZE)) ** 2   # [R,1]
         s = self.cov[rows, 0] + r                                           # [R,4], S is diagonal
         d = z[None] - x[:, None, :4]                                        # [R,M,4]
-        return np.einsum("rmi,rmi->rm", d, d / s[:, None])
+        return (d * (d / s[:, None])).sum(axis=2)
 
     def boxes(self, rows: Optional[Sequence[int]] = None) -> np.ndarray:
         """Current boxes [R,4] xyxy of ``rows`` (default all)."""
@@ -162,7 +169,7 @@ class BoxKalmanFilter:
 
     def __init__(self, box, stamp: float, **noise) -> None:
         self.batch = BoxKalmanBatch(**noise)
-        self.batch.add(box, stamp)
+        self.batch.add(xyxy_to_cxcywh(box), stamp)
 
     def predict(self, stamp: float) -> np.ndarray:
         """Advance to ``stamp`` (no-op when not later); returns the predicted box [4] xyxy."""
@@ -171,11 +178,11 @@ class BoxKalmanFilter:
 
     def update(self, box) -> None:
         """Fuse a detection box [4] (xyxy) taken at the current stamp."""
-        self.batch.update([0], box)
+        self.batch.update([0], xyxy_to_cxcywh(box))
 
     def gating_distance(self, boxes) -> np.ndarray:
         """Squared Mahalanobis distance [M] of detection boxes [M,4] to the prediction."""
-        return self.batch.gating_distance([0], boxes)[0]
+        return self.batch.gating_distance([0], xyxy_to_cxcywh(boxes))[0]
 
     @property
     def box(self) -> np.ndarray:

@@ -47,13 +47,13 @@ import math
 from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from .association import assign, iou_matrix, match
 from .ids import BodyIdFormat
-from .kalman import BoxKalmanBatch
+from .kalman import BoxKalmanBatch, xyxy_to_cxcywh
 
 HISTORY = 64      # matched (stamp, box) kept per track for the coasting velocity
 
@@ -122,6 +122,21 @@ class _Track:
         self.coasting = False
         self.misses = 0               # consecutive unmatched updates (tentative tracks)
         self.snapshot = None
+
+
+class _Frame(NamedTuple):
+    """One update's detections, shared by its association stages.
+
+    boxes [K,4] xyxy and z [K,4] (cx, cy, w, h), float64; scores [K] as floats; stamp s;
+    predicted [T,4] xyxy: every track's box predicted to ``stamp``, before any of this update's
+    matches (each stage reads only tracks that no earlier stage matched).
+    """
+
+    boxes: np.ndarray
+    z: np.ndarray
+    scores: List[float]
+    stamp: float
+    predicted: np.ndarray
 
 
 class Tracker:
@@ -193,9 +208,10 @@ class Tracker:
         for track in self._tracks:
             track.detection_index = None
         probation = [t for t in self._tracks if t.snapshot is not None]
+        frame = _Frame(boxes, xyxy_to_cxcywh(boxes), scores.tolist(), stamp, self._kf.boxes())
 
-        high = np.flatnonzero(scores >= self.high_score).tolist()
-        low = np.flatnonzero((scores >= self.low_score) & (scores < self.high_score)).tolist()
+        high = [i for i, score in enumerate(frame.scores) if score >= self.high_score]
+        low = [i for i, score in enumerate(frame.scores) if self.low_score <= score < self.high_score]
         # LOST = missed at least one image *and* unmatched for more than max_coast: a track
         # matched in every image stays visible however far apart the images are (a CPU node
         # at 0.5 Hz), so its detections never go through the probation of a re-found track.
@@ -208,13 +224,13 @@ class Tracker:
             else:
                 visible.append(t)
 
-        left, high = self._associate(visible, high, boxes, scores, stamp, gated=True)
-        self._associate(left, low, boxes, scores, stamp, gated=False)
+        left, high = self._associate(visible, high, frame, gated=True)
+        self._associate(left, low, frame, gated=False)
         for track in lost:
             if track.snapshot is None:
                 self._take_snapshot(track)
-        _, high = self._associate(lost, high, boxes, scores, stamp, gated=True)
-        failed, high = self._associate(tentative, high, boxes, scores, stamp, gated=True)
+        _, high = self._associate(lost, high, frame, gated=True)
+        failed, high = self._associate(tentative, high, frame, gated=True)
         # A LOST track that took a detection is published again only when the next image
         # confirms it; otherwise that detection (e.g. a false positive inside the wide gate of a
         # long-lost track) is undone and the track stays LOST with its earlier motion.
@@ -238,19 +254,19 @@ class Tracker:
                 dead.append(track)
         self._drop(dead)
         new_score = self.high_score if self.new_track_score is None else float(self.new_track_score)
-        self._start_tracks([i for i in high if scores[i] >= new_score], boxes, scores, stamp)
-        return self._finish(boxes, stamp, image_size)
+        self._start_tracks([i for i in high if frame.scores[i] >= new_score], frame)
+        return self._finish(frame, image_size)
 
-    def _associate(self, tracks, det_idx, boxes, scores, stamp, gated: bool):
+    def _associate(self, tracks: List[_Track], det_idx: List[int], frame: _Frame, gated: bool):
         """Match ``tracks`` to detections ``det_idx``; returns (unmatched tracks, unmatched dets).
         gated: IoU ≥ iou_threshold or inside the Mahalanobis gate; else IoU ≥ low_iou_threshold."""
         if not tracks or not det_idx:
             return list(tracks), list(det_idx)
         rows = [t.row for t in tracks]
-        predicted, dets = self._kf.boxes(rows), boxes[det_idx]
+        predicted, dets = frame.predicted[rows], frame.boxes[det_idx]
         iou = iou_matrix(predicted, dets)
         if gated and self.gate > 0:
-            d2 = self._kf.gating_distance(rows, dets)
+            d2 = self._kf.gating_distance(rows, frame.z[det_idx])
             # IoU alone also passes a small far person's box inside a near person's (IoU = their
             # area ratio): require similar heights on that path; d² checks the size itself.
             ratio = np.abs(np.log(np.maximum(dets[:, 3] - dets[:, 1], 1e-6)[None]
@@ -260,21 +276,20 @@ class Tracker:
         else:
             pairs, free_t, free_d = match(iou, self.iou_threshold if gated else self.low_iou_threshold)
         if pairs:
-            self._hit([tracks[r] for r, _ in pairs], [det_idx[c] for _, c in pairs], boxes, scores, stamp)
+            self._hit([tracks[r] for r, _ in pairs], [det_idx[c] for _, c in pairs], frame)
         return [tracks[r] for r in free_t], [det_idx[c] for c in free_d]
 
-    def _hit(self, tracks: List[_Track], det_idx: List[int], boxes, scores, stamp: float) -> None:
+    def _hit(self, tracks: List[_Track], det_idx: List[int], frame: _Frame) -> None:
         """Fuse detection ``det_idx[j]`` into ``tracks[j]`` (one Kalman update for all)."""
-        rows = [t.row for t in tracks]
-        self._kf.update(rows, boxes[det_idx])
-        filtered = self._kf.x[rows, :4]                     # a copy: history entries stay put
-        for track, i, z in zip(tracks, det_idx, filtered):
-            track.score, track.detection_index, track.last_update = float(scores[i]), i, stamp
+        states = self._kf.update([t.row for t in tracks], frame.z[det_idx])   # [R,8], a copy
+        stamp = frame.stamp
+        for track, i, x in zip(tracks, det_idx, states):
+            track.score, track.detection_index, track.last_update = frame.scores[i], i, stamp
             track.hits += 1
             track.confirmed = track.confirmed or track.hits >= self.min_hits
             track.coasting = False
             track.misses = 0
-            track.history.append((stamp, z))
+            track.history.append((stamp, x[:4]))
 
     def _start_coasting(self, track: _Track) -> None:
         """First miss: from now on predict with the centre's mean velocity over the last
@@ -303,39 +318,39 @@ class Tracker:
         track.snapshot = None
         track.coasting = True
 
-    def _start_tracks(self, det_idx: List[int], boxes, scores, stamp: float) -> None:
+    def _start_tracks(self, det_idx: List[int], frame: _Frame) -> None:
         """A TENTATIVE track (CONFIRMED when min_hits ≤ 1) per detection in ``det_idx``."""
         if not det_idx:
             return
-        self._kf.add(boxes[det_idx], stamp)
-        first = self._kf.x[-len(det_idx):, :4].copy()        # history entries stay put
-        for i, z in zip(det_idx, first):
-            track = _Track(self._next_id, self.ids(self._next_id), float(scores[i]), stamp, z,
+        z = frame.z[det_idx]                                 # a copy: history entries stay put
+        self._kf.add(z, frame.stamp)
+        for i, zi in zip(det_idx, z):
+            track = _Track(self._next_id, self.ids(self._next_id), frame.scores[i], frame.stamp, zi,
                            len(self._tracks))
             track.detection_index = i
             track.confirmed = self.min_hits <= 1
             self._tracks.append(track)
             self._next_id += 1
 
-    def _finish(self, boxes, stamp: float, image_size: Optional[Tuple[int, int]]) -> List[TrackView]:
+    def _finish(self, frame: _Frame, image_size: Optional[Tuple[int, int]]) -> List[TrackView]:
         """Step 8 (deletions), then a view per remaining track."""
-        predicted = self._kf.boxes()                         # [T,4] xyxy
-        matched = [t.detection_index is not None for t in self._tracks]
-        if image_size is None:
-            inside = [True] * len(self._tracks)
-        else:
+        stamp = frame.stamp
+        predicted = self._kf.boxes()                         # [T,4] xyxy, after this update
+        hits = [t.detection_index for t in self._tracks]
+        inside = [True] * len(hits)
+        if image_size is not None and None in hits:          # only unmatched tracks can leave
             width, height = image_size
-            clipped = np.clip(predicted, 0, [width, height, width, height])
+            clipped = np.minimum(np.maximum(predicted, 0), [width, height, width, height])
             area = (predicted[:, 2] - predicted[:, 0]) * (predicted[:, 3] - predicted[:, 1])
             inside = ((clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
                       >= self.min_inside * area).tolist()
-        dead = [t for t, m, i in zip(self._tracks, matched, inside)
-                if stamp - t.last_update > self.max_age or (not m and not i)]
-        # The views' arrays are rows of fresh arrays (never of the filter state), one per field.
+        dead = [t for t, i, ins in zip(self._tracks, hits, inside)
+                if stamp - t.last_update > self.max_age or (i is None and not ins)]
+        # Each view's arrays are rows of fresh arrays (never of the filter state or the input).
         shown = predicted.copy()
-        hit_rows = [k for k, m in enumerate(matched) if m]
-        if hit_rows:
-            shown[hit_rows] = boxes[[self._tracks[k].detection_index for k in hit_rows]]
+        matched = [k for k, i in enumerate(hits) if i is not None]
+        if matched:
+            shown[matched] = frame.boxes[[hits[k] for k in matched]]
         velocity = self._kf.x[:, 4:].copy()
         gone = {id(t) for t in dead}
         views = [self._view(t, stamp, shown[k], predicted[k], velocity[k])
