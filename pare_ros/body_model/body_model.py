@@ -3,18 +3,21 @@
 ``BodyModel`` turns PARE's rotation matrices and betas into the mesh, the 24 SMPL joints, PARE's
 49 keypoints (pare-model-spec.md §3.4, §9) and the shaped rest joints (for per-joint TF frames).
 
-``forward(..., vertices=False)`` skips the mesh (what a frame costs when nobody subscribes to
-it): the 24 joints follow exactly from the kinematic chain of the shaped rest joints J(β), and
-the 49 keypoints need only the vertices that PARE's keypoints read (the ones smplx picks as
-extra joints and the support of ``J_regressor_extra``), skinned with SMPL's own blend shapes and
-weights — the same arithmetic as the full forward on a subset of the mesh.
+smplx loads the official files and holds the model's data (``self.smpl``); the per-frame
+arithmetic is smplx's ``lbs`` regrouped into few, large operations (one GEMM for both blend
+shapes, forward kinematics by pointer jumping, skinning as one GEMM of the weights with all
+people's transforms; :mod:`.kinematics`, :mod:`.skinning`): equal to smplx's forward to float
+rounding (< 1e-6 m, test_body_model.py) at a fraction of its cost. ``forward(...,
+vertices=False)`` skips the mesh (what a frame costs when nobody subscribes to it): joints and
+keypoints do not need it (:class:`.skinning.KeypointSkinning`), and are the same numbers with
+or without it.
 """
 from __future__ import annotations
 
 import contextlib
 import io
 from pathlib import Path
-from typing import Mapping, NamedTuple, Optional
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 import smplx
@@ -23,6 +26,8 @@ from smplx.utils import Struct
 
 from .. import model_files
 from ..constants import JOINT49_FROM_54
+from .kinematics import ForwardKinematics
+from .skinning import KeypointSkinning, MeshSkinning
 from .smpl_files import load_smpl_file, validate_smpl_arrays
 
 GENDERS = ("neutral", "male", "female")
@@ -63,52 +68,35 @@ class BodyModel(torch.nn.Module):
                 create_betas=False, create_global_orient=False, create_body_pose=False,
                 create_transl=False, batch_size=1)
         self.register_buffer("J_regressor_extra", _regressor(J_regressor_extra, 9, "J_regressor_extra"))
-        self.register_buffer("joint_map", torch.tensor(JOINT49_FROM_54, dtype=torch.long))
         self.register_buffer("J_regressor_h36m", None if J_regressor_h36m is None
                              else _regressor(J_regressor_h36m, 17, "J_regressor_h36m"))
-        # J(β) is linear in β: rest joints = J_template + J_shapedirs · β, precomputed.
-        j_reg = torch.as_tensor(arrays["J_regressor"], dtype=torch.float32)
-        self.register_buffer("J_template", j_reg @ self.smpl.v_template)                     # [24,3]
-        self.register_buffer("J_shapedirs", torch.einsum("jv,vkb->jkb", j_reg, self.smpl.shapedirs))
-        self._init_joints_path()
-
-    def _init_joints_path(self) -> None:
-        """Buffers of the mesh-free path.
-
-        PARE's 30 vertex-based keypoints (21 vertices smplx picks as extra joints, 9 rows of
-        ``J_regressor_extra``) are linear maps r_k of the posed vertices. With linear blend
-        skinning, v = Σ_j w_vj (R_j v_posed + o_j) and v_posed = T + S·β + P·f (template, shape
-        and pose blend shapes, f = pose feature), so
-        ``kp_k = Σ_j R_j (M_kj + S_kj·β + P_kj·f) + Σ_j c_kj o_j`` with c_kj = Σ_v r_kv w_vj and
-        M, S, P the r·w-weighted sums of T, S, P: contracted here once in float64, evaluated per
-        frame in float64 (447 k multiply-adds per person instead of the 16 M of the full mesh).
-        """
-        smpl = self.smpl
-        n_verts = smpl.v_template.shape[0]
-        selector = smpl.vertex_joint_selector.extra_joints_idxs.cpu()
-        picks = torch.zeros(len(selector), n_verts, dtype=torch.float64)
-        picks[torch.arange(len(selector)), selector] = 1.0
-        r = torch.cat([picks, self.J_regressor_extra.cpu().double()])                  # [30,V]
-        rw = r[:, :, None] * smpl.lbs_weights.cpu().double()[None]                      # [30,V,24]
-        posedirs = smpl.posedirs.cpu().double().reshape(-1, n_verts, 3)                 # [207,V,3]
-        self.register_buffer("_kp_c", rw.sum(1))                                        # [30,24]
-        self.register_buffer("_kp_m", torch.einsum("kvj,vc->kjc", rw, smpl.v_template.cpu().double()))
-        self.register_buffer("_kp_s", torch.einsum("kvj,vcb->kjcb", rw,
-                                                   smpl.shapedirs.cpu().double()[..., :self.num_betas]))
-        self.register_buffer("_kp_p", torch.einsum("kvj,pvc->pkjc", rw, posedirs).reshape(posedirs.shape[0], -1))
-        parents = smpl.parents.cpu().tolist()
-        depth = [0] * len(parents)
-        for j in range(1, len(parents)):
-            depth[j] = depth[parents[j]] + 1
-        # One batched step per tree depth (8 for SMPL) instead of one per joint (23).
-        # Buffers, so that they move with the model (no host→device index copy per frame).
-        self._depths = max(depth)
-        for d in range(1, self._depths + 1):
-            joints = [j for j in range(len(parents)) if depth[j] == d]
-            self.register_buffer(f"_level{d}", torch.tensor(joints), persistent=False)
-            self.register_buffer(f"_level{d}_parents", torch.tensor([parents[j] for j in joints]),
-                                 persistent=False)
-        self.register_buffer("_parents", torch.tensor(parents[1:], dtype=torch.long))
+        smpl, dtype = self.smpl, self.smpl.v_template.dtype
+        parents = smpl.parents.tolist()
+        # smplx's data, contracted in float64 (the same float32 numbers smplx computes with).
+        template, shapedirs = smpl.v_template.double(), smpl.shapedirs.double()    # [V,3], [V,3,B]
+        j_reg = smpl.J_regressor.double()                                            # [24,V]
+        # J(β) is linear in β, and so are the parent-relative joints the chain starts from:
+        # [J(β), J(β) - J(β)_parent] = const + dirs·β, one addmm.
+        rest_template = j_reg @ template                                             # [24,3]
+        rest_dirs = torch.einsum("jv,vcb->jcb", j_reg, shapedirs)                    # [24,3,B]
+        up = torch.tensor([p if p >= 0 else len(parents) for p in parents])
+        relative = lambda x: x - torch.cat([x, x.new_zeros(1, *x.shape[1:])])[up]  # noqa: E731
+        const = torch.stack([rest_template, relative(rest_template)])               # [2,24,3]
+        dirs = torch.stack([rest_dirs, relative(rest_dirs)]).permute(3, 0, 1, 2)    # [B,2,24,3]
+        self.register_buffer("_joints_const", const.reshape(-1).to(dtype), persistent=False)
+        self.register_buffer("_joints_dirs", dirs.reshape(num_betas, -1).to(dtype), persistent=False)
+        self.register_buffer("_identity", torch.eye(3, dtype=dtype), persistent=False)
+        self.forward_kinematics = ForwardKinematics(parents)
+        self.mesh = MeshSkinning.from_smpl(smpl.v_template, smpl.shapedirs, smpl.posedirs,
+                                           smpl.lbs_weights)
+        # PARE's 30 vertex-based keypoints: the 21 vertices smplx picks as extra joints, then the
+        # 9 rows of J_regressor_extra; the 49 outputs follow JOINT49_FROM_54 over [24 joints, 30].
+        picks = smpl.vertex_joint_selector.extra_joints_idxs
+        regressor = torch.cat([torch.eye(template.shape[0], dtype=torch.float64)[picks],
+                               self.J_regressor_extra.double()])                     # [30,V]
+        self.keypoints = KeypointSkinning(
+            regressor, smpl.v_template, smpl.shapedirs, smpl.posedirs, smpl.lbs_weights,
+            rest_template, rest_dirs, torch.tensor(JOINT49_FROM_54))
 
     @classmethod
     def from_dir(cls, model_dir: str | Path | None = None, gender: str = "neutral",
@@ -150,60 +138,55 @@ class BodyModel(torch.nn.Module):
 
     def rest_joints(self, betas: torch.Tensor) -> torch.Tensor:
         """Shaped rest-pose joints J(β) [N, 24, 3] from betas [N, num_betas]."""
-        return self.J_template + torch.einsum("jkb,nb->njk", self.J_shapedirs, betas)
+        return self._shaped_joints(betas)[:, 0].contiguous()
 
-    def forward(self, rotmats: torch.Tensor, betas: torch.Tensor, vertices: bool = True) -> BodyModelOutput:
+    def forward(self, rotmats: torch.Tensor, betas: torch.Tensor,
+                vertices: bool | MeshSkinning = True) -> BodyModelOutput:
         """Pose the body.
 
         Args:
             rotmats: [N, 24, 3, 3] joint rotations (global orient first), as PARE's ``pred_pose``.
             betas: [N, num_betas] shape coefficients (``pred_shape``).
-            vertices: compute the mesh (smplx's full forward); False: joints, keypoints and rest
-                joints only (``vertices`` None), equal to the full forward's to float rounding.
+            vertices: True: the mesh [N, 6890, 3]; a :meth:`vertex_subset`: only its vertices
+                [N, V', 3], at V'/6890 of the cost; False: joints, keypoints and rest joints only
+                (``vertices`` None), the same numbers (they do not need the mesh).
         """
         dtype = self.smpl.v_template.dtype
         rotmats, betas = rotmats.to(dtype), betas.to(dtype)
-        if not vertices:
-            return self._joints_only(rotmats, betas)
-        out = self.smpl(betas=betas, global_orient=rotmats[:, :1], body_pose=rotmats[:, 1:],
-                        pose2rot=False)
-        extra = torch.einsum("kv,nvc->nkc", self.J_regressor_extra, out.vertices)      # [N,9,3]
-        joints54 = torch.cat([out.joints, extra], dim=1)                                # 24+21+9
-        return BodyModelOutput(vertices=out.vertices, joints=out.joints[:, :24],
-                               joints49=joints54[:, self.joint_map],
-                               rest_joints=self.rest_joints(betas))
+        n = rotmats.shape[0]
+        shaped = self._shaped_joints(betas)                                           # [N,2,24,3]
+        world = self.forward_kinematics(rotmats, shaped[:, 1])                       # [N,24,4,4]
+        # Features of the blend shapes: betas and SMPL's pose feature (R_j - I, joints 1..23).
+        features = torch.cat([betas, (rotmats[:, 1:] - self._identity).reshape(n, -1)], dim=1)
+        rest = shaped[:, 0].contiguous()
+        mesh = None
+        if vertices is not False:
+            skinning = self.mesh if vertices is True else vertices
+            mesh = skinning(features, world, rest)
+        return BodyModelOutput(vertices=mesh, joints=world[:, :, :3, 3].contiguous(),
+                               joints49=self.keypoints(features, world), rest_joints=rest)
+
+    def vertex_subset(self, vertex_indices: torch.Tensor | Sequence[int]) -> MeshSkinning:
+        """Skinning of vertices ``vertex_indices`` [V'] only, for ``forward(..., vertices=subset)``
+        (e.g. ``torch.arange(0, 6890, k)``: every k-th vertex, the same values as the full mesh's
+        rows). Holds a V'/6890 copy of the mesh constants: build it once, keep it while the
+        indices stay; it follows ``.to(device)`` like any module."""
+        return self.mesh.subset(vertex_indices)
 
     def kinematic_chain(self, rotmats: torch.Tensor, rest: torch.Tensor):
-        """SMPL forward kinematics (smplx ``batch_rigid_transform``) one tree depth at a time.
+        """SMPL forward kinematics (smplx ``batch_rigid_transform``).
 
         rotmats [N,24,3,3] local rotations, rest [N,24,3] J(β) → (global rotations [N,24,3,3],
         posed joints [N,24,3]); the body is posed about the origin like smplx (no translation).
         """
-        rel = rest.clone()
-        rel[:, 1:] -= rest[:, self._parents]
-        rot = rotmats.clone()
-        pos = rel.clone()
-        for d in range(1, self._depths + 1):
-            idx, par = getattr(self, f"_level{d}"), getattr(self, f"_level{d}_parents")
-            parent_rot = rot[:, par]
-            pos[:, idx] = (parent_rot @ rel[:, idx, :, None])[..., 0] + pos[:, par]
-            rot[:, idx] = parent_rot @ rotmats[:, idx]
-        return rot, pos
+        relative = rest.clone()
+        relative[:, 1:] -= rest[:, self.smpl.parents[1:]]
+        world = self.forward_kinematics(rotmats, relative)                               # [N,24,4,4]
+        return world[..., :3, :3].contiguous(), world[..., :3, 3].contiguous()
 
-    def _joints_only(self, rotmats: torch.Tensor, betas: torch.Tensor) -> BodyModelOutput:
-        n = rotmats.shape[0]
-        rest = self.rest_joints(betas)                                                   # [N,24,3]
-        rot, joints = self.kinematic_chain(rotmats, rest)
-        r64, b64 = rot.double(), betas.double()
-        ident = torch.eye(3, dtype=torch.float64, device=rotmats.device)
-        pose_feature = (rotmats[:, 1:].double() - ident).reshape(n, -1)                  # [N,207]
-        x = (self._kp_m + torch.einsum("kjcb,nb->nkjc", self._kp_s, b64)
-             + (pose_feature @ self._kp_p).reshape(n, *self._kp_m.shape))                # [N,30,24,3]
-        offset = joints.double() - (r64 @ rest.double()[..., None])[..., 0]              # o_j [N,24,3]
-        keypoints = torch.einsum("njcd,nkjd->nkc", r64, x) + torch.einsum("kj,njc->nkc", self._kp_c, offset)
-        joints54 = torch.cat([joints, keypoints.to(joints.dtype)], dim=1)                # 24+21+9
-        return BodyModelOutput(vertices=None, joints=joints, joints49=joints54[:, self.joint_map],
-                               rest_joints=rest)
+    def _shaped_joints(self, betas: torch.Tensor) -> torch.Tensor:
+        """[N, 2, 24, 3]: the rest joints J(β) and J(β) relative to each joint's parent."""
+        return torch.addmm(self._joints_const, betas, self._joints_dirs).view(len(betas), 2, -1, 3)
 
     def h36m_joints(self, vertices: torch.Tensor) -> torch.Tensor:
         """Human3.6M evaluation joints [N, 17, 3] from vertices [N, 6890, 3]."""
