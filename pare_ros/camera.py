@@ -103,7 +103,7 @@ PARE_CROP = 224.0
 
 def pare_crop_projection(points, cam):
     """PARE's own projection (its ``smpl_joints2d``) of crop-frame body points; NumPy arrays or
-    Torch tensors (only operators both share), returned as the same kind.
+    Torch tensors, returned as the same kind.
 
     Args:
         points: [N,K,3] SMPL output with PARE's (crop-frame) root rotation, no translation (m).
@@ -111,15 +111,16 @@ def pare_crop_projection(points, cam):
     Returns:
         [N,K,2] normalised crop coordinates in [-1, 1] (source pixel = centre + side/2 · value).
     """
-    tz = 2 * PARE_FOCAL / (PARE_CROP * abs(cam[:, 0:1]).clip(1e-4))             # [N,1]
-    depth = (points[..., 2] + tz)[..., None].clip(1e-6)
+    clamp_min = np.maximum if isinstance(cam, np.ndarray) else torch.clamp_min
+    tz = 2 * PARE_FOCAL / (PARE_CROP * clamp_min(abs(cam[:, 0:1]), 1e-4))         # [N,1]
+    depth = clamp_min((points[..., 2] + tz)[..., None], 1e-6)
     return PARE_FOCAL / (PARE_CROP / 2) * (points[..., :2] + cam[:, None, 1:]) / depth
 
 
 def _pixel_rays(pixels: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     """Unit rays [..., 3] (camera optical frame) through source pixels [..., 2]."""
-    d = np.concatenate(((pixels - (intrinsics.cx, intrinsics.cy)) / (intrinsics.fx, intrinsics.fy),
-                        np.ones_like(pixels[..., :1])), axis=-1)
+    d = np.ones((*pixels.shape[:-1], 3))
+    d[..., :2] = (pixels - (intrinsics.cx, intrinsics.cy)) / (intrinsics.fx, intrinsics.fy)
     return d / np.sqrt((d * d).sum(-1, keepdims=True))
 
 
@@ -129,12 +130,15 @@ def ray_rotation(pixels, intrinsics: Intrinsics):
     NumPy in → NumPy out (float64); a Torch tensor in → a tensor of its dtype and device."""
     if isinstance(pixels, torch.Tensor):
         return torch.from_numpy(ray_rotation(_host64(pixels), intrinsics)).to(pixels)
-    dx, dy, dz = np.moveaxis(_pixel_rays(pixels, intrinsics), -1, 0)
-    # R = I + [k]× + [k]×²/(1 + cos θ) with k = z × d = (−d_y, d_x, 0), written out
-    # (its bottom-right entry 1 − (d_x² + d_y²)/(1 + d_z) is d_z on the unit sphere).
-    cx, cy = dx / (1 + dz), dy / (1 + dz)
-    r = np.stack((1 - dx * cx, -dx * cy, dx, -dx * cy, 1 - dy * cy, dy, -dx, -dy, dz), axis=-1)
-    return r.reshape(*dz.shape, 3, 3)
+    d = _pixel_rays(pixels, intrinsics)
+    # R = I + [k]× + [k]×²/(1 + cos θ) with k = z × d = (−d_y, d_x, 0), written out: the top-left
+    # 2×2 block I − d_xy·d_xyᵀ/(1 + d_z), the last column d, the last row (−d_x, −d_y, d_z).
+    r = np.empty((*pixels.shape[:-1], 3, 3))
+    dxy = d[..., :2]
+    r[..., :2, :2] = np.eye(2) - dxy[..., :, None] * (dxy / (1 + d[..., 2:]))[..., None, :]
+    r[..., :, 2] = d
+    r[..., 2, :2] = -dxy
+    return r
 
 
 @dataclass
@@ -230,52 +234,68 @@ def _refine_translation(points_crop, turned, cam, centres, sides, intrinsics, tr
     [N,K,3] best matches PARE's own 2D keypoints in the image.
 
     For a point P + T and its target pixel (u, v): fx·(X+Tx) − (u−cx)·(Z+Tz) = 0 and
-    fy·(Y+Ty) − (v−cy)·(Z+Tz) = 0 are linear in T (rows a = (fx, 0, −du), (0, fy, −dv)); weighting
-    each by 1/(Z+Tz) of the previous estimate makes the residual a pixel error (Gauss-Newton on
-    the reprojection error). A tiny pull towards the previous estimate keeps the 3×3 system
-    regular for degenerate inputs.
+    fy·(Y+Ty) − (v−cy)·(Z+Tz) = 0 are linear in T; weighting each by 1/(Z+Tz) of the previous
+    estimate makes the residual a pixel error (Gauss-Newton on the reprojection error). A tiny
+    pull towards the previous estimate keeps the 3×3 system regular for degenerate inputs.
+
+    The normal equations, with rows (fx, 0, −du) and (0, fy, −dv) and right-hand sides
+    b = (du·Z − fx·X, dv·Z − fy·Y), only couple Tx and Ty through Tz:
+    [[fx²·S, 0, −fx·Su], [0, fy²·S, −fy·Sv], [−fx·Su, −fy·Sv, Sd]] with S = Σw², Su = Σw²du, …,
+    so they are solved by eliminating Tx, Ty (Gaussian elimination on a positive definite matrix).
     """
+    f = np.array((intrinsics.fx, intrinsics.fy))
     target = centres[:, None] + sides[:, None, None] / 2 * pare_crop_projection(points_crop, cam)
-    du, dv = np.moveaxis(target - (intrinsics.cx, intrinsics.cy), -1, 0)       # [N,K] each
-    x, y, z = np.moveaxis(turned, -1, 0)
-    fx, fy = intrinsics.fx, intrinsics.fy
-    bu, bv = du * z - fx * x, dv * z - fy * y
-    # Per keypoint, its two rows' aᵀa (row-major 3×3) and aᵀb: the weighted sums over the
-    # keypoints are the normal equations, so an iteration is one [K]-weighted sum of these.
-    zero = np.zeros_like(du)
-    terms = np.stack((np.full_like(du, fx * fx), zero, -fx * du,
-                      zero, np.full_like(du, fy * fy), -fy * dv,
-                      -fx * du, -fy * dv, du * du + dv * dv,
-                      fx * bu, fy * bv, -(du * bu + dv * bv)), axis=-1)         # [N,K,12]
+    d = target - (intrinsics.cx, intrinsics.cy)                                 # [N,K,2] (du, dv)
+    z = turned[..., 2]                                                          # [N,K]
+    b = d * z[..., None] - f * turned[..., :2]                                  # [N,K,2]
+    # Per keypoint (1, du, dv, du² + dv², b_u, b_v, du·b_u + dv·b_v): an iteration's sums are one
+    # weighted sum over the keypoints.
+    terms = np.concatenate((np.ones_like(z)[..., None], d, (d * d).sum(-1, keepdims=True), b,
+                            (d * b).sum(-1, keepdims=True)), axis=-1)          # [N,K,7]
     nearest = z.min(1)
     for _ in range(iterations):
         w2 = 1.0 / np.maximum(z + transl[:, 2:], 1e-3) ** 2                      # [N,K]
-        sums = (w2[:, None] @ terms)[:, 0]                                      # [N,12]
-        ata, atb = sums[:, :9].reshape(-1, 3, 3), sums[:, 9:]
-        ridge = 1e-9 * np.maximum(sums[:, [0, 4, 8]].sum(-1), 1e-12)             # 1e-9 · trace
-        new = _solve(ata + ridge[:, None, None] * np.eye(3), atb + ridge[:, None] * transl)
+        sums = (w2[:, None] @ terms)[:, 0]                                      # [N,7]
+        s, sd = sums[:, :1], sums[:, 3]
+        ridge = 1e-9 * np.maximum(s[:, 0] * (f * f).sum() + sd, 1e-12)          # 1e-9 · trace
+        diag = f * f * s + ridge[:, None]                                       # [N,2] (A_xx, A_yy)
+        off = -f * sums[:, 1:3]                                                 # [N,2] (A_xz, A_yz)
+        rhs_xy = f * sums[:, 4:6] + ridge[:, None] * transl[:, :2]
+        rhs_z = ridge * transl[:, 2] - sums[:, 6]
+        tz = (rhs_z - (off * rhs_xy / diag).sum(-1)) / (sd + ridge - (off * off / diag).sum(-1))
+        new = np.empty_like(transl)
+        new[:, :2] = (rhs_xy - off * tz[:, None]) / diag
+        new[:, 2] = tz
         # Keep the body in front of the camera whatever the inputs (untrained weights).
-        ok = np.isfinite(new).all(-1) & (new[:, 2] + nearest > 1e-2)
+        ok = np.isfinite(new).all(-1) & (tz + nearest > 1e-2)
         transl = np.where(ok[:, None], new, transl)
     return transl
 
 
-def _fit_crop_camera(points_crop: np.ndarray, crop_xy: np.ndarray) -> np.ndarray:
-    """(log s, tx, ty) [M,3] of PARE's crop camera that best explains crop coordinates
-    ``crop_xy`` [M,K,2] ([-1, 1]) of crop-frame points ``points_crop`` [M,K,3].
+def _fit_crop_camera(points_xy: np.ndarray, points_z: np.ndarray, crop_xy: np.ndarray) -> np.ndarray:
+    """(log s, tx, ty) [...,3] of PARE's crop camera that best explains crop coordinates
+    ``crop_xy`` [...,K,2] ([-1, 1]) of crop-frame points (``points_xy`` [...,K,2], ``points_z``
+    [...,K,1] divided by k = 5000/112; leading dimensions broadcast).
 
-    PARE's camera gives x = s·(X + tx) / (1 + s·Z/k), k = 5000/112; multiplied out,
-    s·(X − x·Z/k) + s·tx = x is linear in (s, s·tx, s·ty). Its least-squares solution in closed
-    form: s·tx, s·ty are the means of x − s·a (a = X − x·Z/k, likewise for y), and s the slope
-    of crop_xy on a about their means (the 3×3 normal equations with those eliminated).
+    PARE's camera gives x = s·(X + tx) / (1 + s·Z/k); multiplied out, s·(X − x·Z/k) + s·tx = x
+    is linear in (s, s·tx, s·ty). Its least-squares solution in closed form: s·tx, s·ty are the
+    means of x − s·a (a = X − x·Z/k, likewise for y), and s the slope of crop_xy on a about their
+    means (the 3×3 normal equations with those two eliminated).
     """
-    k = PARE_FOCAL / (PARE_CROP / 2)
-    a = points_crop[..., :2] - crop_xy * points_crop[..., 2:] / k                # [M,K,2]
-    a_mean = a.sum(1) / a.shape[1]
-    a_c = a - a_mean[:, None]
-    s = (a_c * crop_xy).sum((1, 2)) / (a_c * a_c).sum((1, 2))
-    t = crop_xy.sum(1) / (a.shape[1] * s[:, None]) - a_mean
-    return np.concatenate((np.log(np.maximum(np.abs(s), 1e-6))[:, None], t), axis=1)
+    k = crop_xy.shape[-2]
+    a = points_xy - crop_xy * points_z                                          # [...,K,2]
+    a_mean = a.sum(-2) / k
+    a_c = a - a_mean[..., None, :]
+    s = (a_c * crop_xy).sum((-2, -1)) / (a_c * a_c).sum((-2, -1))
+    out = np.empty(s.shape + (3,))
+    out[..., 0] = np.log(np.maximum(np.abs(s), 1e-6))
+    out[..., 1:] = crop_xy.sum(-2) / (k * s[..., None]) - a_mean
+    return out
+
+
+# Forward-difference offsets of T for the match's Jacobian: the base point and one per axis.
+_FD_EPS = 1e-5
+_FD_OFFSETS = np.concatenate((np.zeros((1, 1, 3)), _FD_EPS * np.eye(3)[:, None]))   # [4,1,3]
 
 
 def _match_crop_camera(points_crop, turned, cam, centres, sides, intrinsics, transl, iterations):
@@ -287,26 +307,26 @@ def _match_crop_camera(points_crop, turned, cam, centres, sides, intrinsics, tra
     nearer parts larger). So the right T is the one whose real image, explained by PARE's
     camera model, gives back PARE's (s, tx, ty): three equations for three unknowns. The
     least-squares refinement before it is the start (within centimetres). The base point and
-    its three perturbations are evaluated as one batch of 4·N.
+    its three perturbations are evaluated as one batch [4,N].
     """
-    n = len(transl)
-    eps = 1e-5
-    offsets = np.concatenate((np.zeros((1, 1, 3)), eps * np.eye(3)[:, None]))   # [4,1,3]
     # Pixel → crop coordinates: (uv − centre)/(side/2), with uv = f·xy/z + c folded in.
-    scale = np.array([intrinsics.fx, intrinsics.fy]) / (sides[:, None] / 2)      # [N,2]
-    shift = ((intrinsics.cx, intrinsics.cy) - centres) / (sides[:, None] / 2)    # [N,2]
-    crop4 = np.broadcast_to(points_crop, (4, *points_crop.shape)).reshape(4 * n, -1, 3)
-    target = np.concatenate((np.log(np.maximum(np.abs(cam[:, :1]), 1e-6)), cam[:, 1:]), axis=1)
+    half = sides[:, None, None] / 2
+    scale = np.array((intrinsics.fx, intrinsics.fy)) / half                     # [N,1,2]
+    shift = ((intrinsics.cx, intrinsics.cy) - centres[:, None]) / half          # [N,1,2]
+    points_xy, points_z = points_crop[..., :2], points_crop[..., 2:] / (PARE_FOCAL / (PARE_CROP / 2))
+    target = np.empty_like(cam)
+    target[:, 0] = np.log(np.maximum(np.abs(cam[:, 0]), 1e-6))
+    target[:, 1:] = cam[:, 1:]
     nearest = turned[..., 2].min(1)
     for _ in range(iterations):
-        p = turned + (transl + offsets)[:, :, None]                             # [4,N,K,3]
-        crop_xy = p[..., :2] / np.maximum(p[..., 2:], 1e-6) * scale[:, None] + shift[:, None]
-        res = _fit_crop_camera(crop4, crop_xy.reshape(4 * n, -1, 2)).reshape(4, n, 3) - target
-        jac = ((res[1:] - res[0]) / eps).transpose(1, 2, 0)                     # [N,3,3]
+        p = turned + (transl + _FD_OFFSETS)[:, :, None]                         # [4,N,K,3]
+        crop_xy = p[..., :2] / np.maximum(p[..., 2:], 1e-6) * scale + shift
+        res = _fit_crop_camera(points_xy, points_z, crop_xy) - target            # [4,N,3]
+        jac = ((res[1:] - res[0]) / _FD_EPS).transpose(1, 2, 0)                 # [N,3,3]
         step = _solve(jac, res[0])
         new = transl - step
         # Accept finite steps that keep the body in front and do not jump (untrained weights).
         ok = np.isfinite(new).all(-1) & (new[:, 2] + nearest > 1e-2) & \
-            (np.sqrt((step * step).sum(-1)) < 0.5 * np.maximum(np.abs(transl[:, 2]), 0.1))
+            ((step * step).sum(-1) < (0.5 * np.maximum(np.abs(transl[:, 2]), 0.1)) ** 2)
         transl = np.where(ok[:, None], new, transl)
     return transl

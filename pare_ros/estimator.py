@@ -8,8 +8,8 @@ ray, translation refined under the real camera; docs/geometry.md).
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
@@ -167,7 +167,7 @@ class BodyEstimator:
         post_seconds = time.perf_counter() - t
 
         t = time.perf_counter()
-        crop_boxes = torch.tensor([[c.cx, c.cy, c.side] for c in crops], dtype=torch.float64)
+        crop_boxes = torch.from_numpy(np.array([[c.cx, c.cy, c.side] for c in crops]))
         root_crop, cam64, rest_root = (torch.from_numpy(x.astype(np.float64))
                                        for x in (host["rotmats"][:, 0], host["cam"], host["rest"][:, 0]))
         points_crop = host["points"].astype(np.float64)           # [N,24+49,3]: joints, joints49
@@ -223,11 +223,11 @@ def _turn(points: np.ndarray, r_ray: np.ndarray, rest_root: np.ndarray, transl: 
 def _to_host(arrays: Dict[str, torch.Tensor]) -> Dict[str, np.ndarray]:
     """Per-person tensors [N, ...] → NumPy with a single device→host copy (one synchronisation
     per frame on CUDA instead of one per array)."""
-    n = next(iter(arrays.values())).shape[0]
-    flat = torch.cat([v.detach().float().reshape(n, -1) for v in arrays.values()], dim=1).cpu().numpy()
+    n = len(next(iter(arrays.values())))
+    flat = torch.cat([v.reshape(n, -1).float() for v in arrays.values()], dim=1).cpu().numpy()
     out, offset = {}, 0
     for key, value in arrays.items():
-        size = int(np.prod(value.shape[1:], dtype=np.int64))
+        size = math.prod(value.shape[1:])
         out[key] = flat[:, offset:offset + size].reshape(value.shape)
         offset += size
     return out
@@ -262,15 +262,8 @@ def rebuild_bodies(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate], 
                   joints2d=pixels[:, :24], keypoints2d=pixels[:, 24:])
     if not vertices:
         fields["vertices"] = [None] * len(bodies)
-    return [_replace(body, {name: value[i] for name, value in fields.items()}) for i, body in enumerate(bodies)]
-
-
-def _replace(body: BodyEstimate, changes: Dict[str, object]) -> BodyEstimate:
-    """``dataclasses.replace`` without its per-field ``__init__`` work: a shallow copy of
-    ``body`` with ``changes`` (all of them BodyEstimate fields) set."""
-    new = copy.copy(body)
-    new.__dict__.update(changes)
-    return new
+    return [dataclasses.replace(body, **{name: value[i] for name, value in fields.items()})
+            for i, body in enumerate(bodies)]
 
 
 @torch.inference_mode()

@@ -89,7 +89,7 @@ def rotmat_to_axis_angle(rotmat: np.ndarray) -> np.ndarray:
     m = np.asarray(rotmat, dtype=np.float64)
     flat = m.reshape(-1, 9)
     sin_axis = (flat[:, _PLUS] - flat[:, _MINUS]) / 2
-    cos = (flat[:, ::4].sum(-1) - 1) / 2
+    cos = (flat[:, 0] + flat[:, 4] + flat[:, 8] - 1) / 2
     sin = np.sqrt((sin_axis * sin_axis).sum(-1))
     angle = np.arctan2(sin, cos)
     aa = sin_axis * (angle / np.where(sin > 0, sin, 1.0))[:, None]           # θ/sin θ → 1 at 0
