@@ -229,12 +229,13 @@ def colors_from_array(colors: np.ndarray) -> list:
 _SCRATCH = threading.local()
 
 
-def _scratch(name: str, size: int, dtype) -> np.ndarray:
-    """A per-thread buffer of at least ``size`` elements, kept between calls: a fresh one of
-    a few MB per frame is returned to the OS by malloc and page-faulted in again (≈1 ms per
-    2 MB here), costlier than filling it."""
+def scratch_buffer(name: str, size: int, dtype) -> np.ndarray:
+    """The first ``size`` elements of a per-thread buffer ``name`` (1-D, ``dtype``), kept
+    between calls: a fresh one of a few MB per frame is returned to the OS by malloc and
+    page-faulted in again (≈1 ms per 2 MB here), costlier than filling it. Only for data
+    copied out before the next call on the same thread."""
     buf = getattr(_SCRATCH, name, None)
-    if buf is None or buf.size < size:
+    if buf is None or buf.size < size or buf.dtype != dtype:
         buf = np.empty(size, dtype)
         setattr(_SCRATCH, name, buf)
     return buf[:size]
@@ -338,8 +339,8 @@ class MarkerBundle:
         indexed = [(i, bulk) for i, bulk in self._bulk.items() if bulk[2] is not None]
         n_points = sum(len(index) for _, (_, _, index) in indexed)
         n_colors = sum(len(index) for _, (_, colors, index) in indexed if colors is not None)
-        point_buf = _scratch("points", n_points * 3, np.float64).reshape(-1, 3)
-        color_buf = _scratch("colors", n_colors * 4, np.float32).reshape(-1, 4)
+        point_buf = scratch_buffer("marker_points", n_points * 3, np.float64).reshape(-1, 3)
+        color_buf = scratch_buffer("marker_colors", n_colors * 4, np.float32).reshape(-1, 4)
         out, p_at, c_at = {}, 0, 0
         for i, (points, colors, index) in self._bulk.items():
             if index is None:
