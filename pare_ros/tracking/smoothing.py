@@ -108,6 +108,7 @@ class SmoothedBatch:
 
     @property
     def axis_angle(self) -> np.ndarray:
+        """[P,24,3] rotation vectors of ``rotmats`` (on access: the node itself reads rotmats)."""
         return log(self.rotmats)
 
 
@@ -220,11 +221,12 @@ class BodySmoother:
         run = old & ~fresh & ~same
         held = np.zeros(n, dtype=bool)
         if run.any():
-            every = run.all()
-            sub = block if every else block[run]
-            held[run] = self._step(_fields(sub), dt[run], z[run], rot[run], R[run],
-                                   vis if vis is None else vis[run], stamp)
-            if not every:
+            if run.all():                                       # the usual frame: no sub-block
+                held[:] = self._step(st, dt, z, rot, R, vis, stamp)
+            else:
+                sub = block[run]
+                held[run] = self._step(_fields(sub), dt[run], z[run], rot[run], R[run],
+                                       vis if vis is None else vis[run], stamp)
                 block[run] = sub
         if fresh.any():
             self._start(st, fresh, z[fresh], rot[fresh], R[fresh], stamp, keep_betas=old[fresh])
