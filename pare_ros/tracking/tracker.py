@@ -391,10 +391,6 @@ class Tracker:
         out, self._removed = self._removed, []
         return out
 
-    def removed_ids(self) -> List[int]:
-        """track_ids deleted since the previous call of this or :meth:`pop_removed`."""
-        return [r.track_id for r in self.pop_removed()]
-
     def reset(self) -> None:
         """Forget all tracks (reported by :meth:`pop_removed`); IDs keep increasing."""
         self._drop(list(self._tracks))
