@@ -49,6 +49,12 @@ def visibility_colors(part_visibility: np.ndarray, vertex_parts: np.ndarray,
     return per_part[np.asarray(vertex_parts)]
 
 
+@functools.lru_cache(maxsize=8)
+def _bone_index(parents: Tuple[int, ...]) -> np.ndarray:
+    """LINE_LIST point indices [2·bones]: child, parent for every joint that has a parent."""
+    return np.array([(j, p) for j, p in enumerate(parents) if p >= 0], dtype=np.intp).reshape(-1)
+
+
 def _base(header, ns: str, mid: int, mtype: int, lifetime: float):
     from builtin_interfaces.msg import Duration
     from visualization_msgs.msg import Marker
@@ -112,10 +118,8 @@ def body_marker_bundle(body, track_id: int, header, faces: np.ndarray,
     skeleton = _base(header, ns_prefix + "skeleton", mid, Marker.LINE_LIST, lifetime)
     skeleton.scale.x = float(line_width)
     _set_color(skeleton, rgb, 1.0)
-    children = [j for j in range(len(parents)) if parents[j] >= 0]
-    pairs = np.stack((joints[children], joints[[parents[j] for j in children]]), axis=1)
-    skeleton.points = points_from_array(pairs.reshape(-1, 3))
-    bundle.append(skeleton)
+    # Bones as (child, parent) point pairs, spliced like the mesh (no Point objects).
+    bundle.append(skeleton, points=joints, index=_bone_index(tuple(parents)))
 
     label = _base(header, ns_prefix + "label", mid, Marker.TEXT_VIEW_FACING, lifetime)
     head = joints[HEAD if len(joints) > HEAD else int(np.argmin(joints[:, 1]))]
