@@ -157,7 +157,7 @@ class BodyModel(torch.nn.Module):
         shaped = self._shaped_joints(betas)                                           # [N,2,24,3]
         world = self.forward_kinematics(rotmats, shaped[:, 1])                       # [N,24,4,4]
         # Features of the blend shapes: betas and SMPL's pose feature (R_j - I, joints 1..23).
-        features = torch.cat([betas, (rotmats[:, 1:] - self._identity).reshape(n, -1)], dim=1)
+        features = torch.cat([betas, (rotmats[:, 1:] - self._identity).flatten(1)], dim=1)
         rest = shaped[:, 0].contiguous()
         mesh = None
         if vertices is not False:
@@ -186,7 +186,7 @@ class BodyModel(torch.nn.Module):
 
     def _shaped_joints(self, betas: torch.Tensor) -> torch.Tensor:
         """[N, 2, 24, 3]: the rest joints J(β) and J(β) relative to each joint's parent."""
-        return torch.addmm(self._joints_const, betas, self._joints_dirs).view(len(betas), 2, -1, 3)
+        return torch.addmm(self._joints_const, betas, self._joints_dirs).view(len(betas), 2, 24, 3)
 
     def h36m_joints(self, vertices: torch.Tensor) -> torch.Tensor:
         """Human3.6M evaluation joints [N, 17, 3] from vertices [N, 6890, 3]."""

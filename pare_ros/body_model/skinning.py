@@ -64,14 +64,15 @@ class MeshSkinning(torch.nn.Module):
             features: [N, B+F]; world: [N, J, 4, 4]; rest: [N, J, 3] rest joints J(β).
         """
         n, n_joints = world.shape[:2]
-        v_posed = torch.addmm(self.template, features, self.blend_dirs).view(n, 3, -1)    # [N,3,V]
+        n_verts = self.num_vertices
+        v_posed = torch.addmm(self.template, features, self.blend_dirs).view(n, 3, n_verts)
         # Transforms relative to the rest pose (smplx's ``rel_transforms``): R_j, p_j - R_j J_j.
         rot = world[:, :, :3, :3]
         shift = world[:, :, :3, 3] - (rot @ rest[..., None])[..., 0]
         relative = torch.cat([rot, shift[..., None]], dim=-1)                           # [N,J,3,4]
         # Blended per-vertex transforms of all people in one GEMM: [N*12, J] @ [J, V].
-        blended = relative.view(n, n_joints, 12).transpose(1, 2).reshape(n * 12, n_joints) @ self.weights
-        blended = blended.view(n, 3, 4, -1)                                             # [N,3,4,V]
+        relative = relative.view(n, n_joints, 12).transpose(1, 2).reshape(n * 12, n_joints)
+        blended = (relative @ self.weights).view(n, 3, 4, n_verts)
         posed = torch.addcmul(blended[:, :, 3], blended[:, :, 0], v_posed[:, None, 0])
         posed = posed.addcmul_(blended[:, :, 1], v_posed[:, None, 1])
         posed = posed.addcmul_(blended[:, :, 2], v_posed[:, None, 2])                   # [N,3,V]
@@ -110,11 +111,11 @@ class KeypointSkinning(torch.nn.Module):
         rw = r[key] * w[:, joint].T                                                # [P,V]
         c = rw.sum(1)                                                             # [P]
         # x_p = Σ_v rw (T + S·β + P·f) - c_p (J_template + J_dirs·β): constant and directions.
-        x0 = rw @ v_template.to(**f64) - c[:, None] * rest_template.to(**f64)[joint]           # [P,3]
+        x0 = rw @ v_template.to(**f64) - c[:, None] * rest_template.to(**f64)[joint]     # [P,3]
         xb = (torch.einsum("pv,vcb->pcb", rw, shapedirs.to(**f64))
-              - c[:, None, None] * rest_dirs.to(**f64)[joint])                               # [P,3,B]
+              - c[:, None, None] * rest_dirs.to(**f64)[joint])                         # [P,3,B]
         xf = rw @ posedirs.to(**f64).view(-1, n_verts, 3).permute(1, 0, 2).reshape(n_verts, -1)
-        xf = xf.view(len(key), -1, 3).permute(1, 0, 2)                                      # [F,P,3]
+        xf = xf.view(len(key), -1, 3).permute(1, 0, 2)                                # [F,P,3]
         # Homogeneous coefficients (x_p, c_p); pair P is an all-zero pad (joint 0, contributes 0).
         const = torch.zeros(len(key) + 1, 4, **f64)
         const[:-1, :3], const[:-1, 3] = x0, c
@@ -125,17 +126,18 @@ class KeypointSkinning(torch.nn.Module):
         self.register_buffer("pair_joints", torch.cat([joint, joint.new_zeros(1)]), persistent=False)
         # Slots into [pair products (P+1), joints (J)]: output k's pairs, padded with pair P.
         pad = len(key)
-        sources = [[pad + 1 + int(o)] if o < n_joints else (key == o - n_joints).nonzero()[:, 0].tolist()
-                   for o in outputs]
+        sources = [[pad + 1 + int(o)] if o < n_joints
+                   else (key == o - n_joints).nonzero()[:, 0].tolist() for o in outputs]
         width = max(len(s) for s in sources)
-        self.register_buffer("slots", torch.tensor([s + [pad] * (width - len(s)) for s in sources]).reshape(-1),
-                             persistent=False)
-        self._slot_width = width
+        slots = torch.tensor([s + [pad] * (width - len(s)) for s in sources])        # [K_out,S]
+        self.register_buffer("slots", slots.reshape(-1), persistent=False)
+        self._slots_shape = tuple(slots.shape)
 
     def forward(self, features: torch.Tensor, world: torch.Tensor) -> torch.Tensor:
         """features [N, B+F], world [N, J, 4, 4] → output points [N, K_out, 3]."""
         n = features.shape[0]
-        coef = torch.addmm(self.coef_const, features, self.coef_dirs).view(n, -1, 1, 4)   # [N,P+1,1,4]
-        frames = world.index_select(1, self.pair_joints)[:, :, :3]                         # [N,P+1,3,4]
-        points = torch.cat([(frames * coef).sum(-1), world[:, :, :3, 3]], dim=1)            # [N,P+1+J,3]
-        return points.index_select(1, self.slots).view(n, -1, self._slot_width, 3).sum(2)
+        coef = torch.addmm(self.coef_const, features, self.coef_dirs)
+        coef = coef.view(n, len(self.pair_joints), 1, 4)                                 # [N,P+1,1,4]
+        frames = world.index_select(1, self.pair_joints)[:, :, :3]                       # [N,P+1,3,4]
+        points = torch.cat([(frames * coef).sum(-1), world[:, :, :3, 3]], dim=1)          # [N,P+1+J,3]
+        return points.index_select(1, self.slots).view(n, *self._slots_shape, 3).sum(2)
