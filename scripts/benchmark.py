@@ -116,15 +116,13 @@ def image_message(pixels: np.ndarray, index: int):
 
 def run_frame(processor, image, info, stamp, device: str):
     """One frame through ``processor`` and serialisation; (outputs with timings, end-to-end s)."""
-    from rclpy.serialization import serialize_message
-
     if device == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
     out = processor.process(image, info, want_markers=True, now=stamp)
     t = time.perf_counter()
-    # What the node publishes: SmplBodyArray as an object, TF and markers as CDR bytes.
-    payload = [serialize_message(out.bodies), out.transforms.serialize(), out.markers.serialize()]
+    # What the node publishes: SmplBodyArray, TF and markers as CDR bytes.
+    payload = [out.bodies.serialize(), out.transforms.serialize(), out.markers.serialize()]
     out.timings["serialise"] = time.perf_counter() - t
     if device == "cuda":
         torch.cuda.synchronize()

@@ -83,8 +83,8 @@ def run_frame(processor, image, info, stamp, want_markers: bool, want_points: bo
     t0 = time.perf_counter()
     out = processor.process(image, info, want_markers=want_markers, want_points=want_points, now=stamp)
     t = time.perf_counter()
-    # What the node publishes: SmplBodyArray as an object, TF and markers as CDR bytes.
-    payload = [serialize_message(out.bodies), out.transforms.serialize()]
+    # What the node publishes: SmplBodyArray, TF and markers as CDR bytes (body_points as an object).
+    payload = [out.bodies.serialize(), out.transforms.serialize()]
     if out.markers is not None:
         payload.append(out.markers.serialize())
     if out.body_points is not None:

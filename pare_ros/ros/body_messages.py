@@ -7,7 +7,8 @@ per-element Python work happens even for the 20 670 vertex floats.
 from __future__ import annotations
 
 import array
-from typing import Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -132,82 +133,135 @@ def _joint_confidences(bodies, joints3d: np.ndarray, track_views, image_size, gi
     return out.astype(np.float32)
 
 
+@dataclass
+class BodyColumns:
+    """Every SmplBody field of P people as arrays (row i = person i), computed once per frame
+    by :func:`body_columns`; :func:`body_msgs` makes the message objects from them and
+    :class:`.body_array.SmplBodyArrayBundle` the CDR bytes."""
+
+    arrays: Dict[str, np.ndarray]     # the fixed-size float32 fields (FIXED_FIELDS), [P, n] each
+    scalars: np.ndarray               # [P, 4] float32: age, time_since_update, detection_score, truncation
+    body_id: List[str]
+    track_id: List[int]               # uint32
+    tracking_state: List[int]
+    root: np.ndarray                  # [P, 7] float64: body_<id> position (x, y, z), orientation (x, y, z, w)
+    root_velocity: np.ndarray         # [P, 3] float64 (0 where not valid)
+    velocity_valid: List[bool]
+    velocity_frame: List[str]
+    rotmats: Optional[np.ndarray] = None     # [P, 216] float32, None: the field stays empty
+    vertices: Optional[np.ndarray] = None    # [P, 20670] float32, None: the field stays empty
+
+    def __len__(self) -> int:
+        return len(self.body_id)
+
+
+#: SmplBody's fixed-size float32 fields and their lengths, in declaration order.
+FIXED_FIELDS = {"bbox": 4, "crop": 3, "joints_2d": 48, "betas": 10, "global_orient": 3, "body_pose": 69,
+                "transl": 3, "cam_crop": 3, "joints_3d": 72, "part_visibility": 24, "joint_confidence": 24}
+
+
+def body_columns(bodies: Sequence, track_views: Optional[Sequence] = None,
+                 publish_rotmats: bool = False, publish_vertices: bool = False,
+                 image_size: Optional[Tuple[int, int]] = None,
+                 velocities: Optional[Sequence] = None, velocity_frame: str = "",
+                 joint_confidences: Optional[Sequence] = None) -> BodyColumns:
+    """The SmplBody fields of all people of a frame at once: one array conversion per field,
+    root poses and joint confidences in one NumPy pass. Args: see :func:`smpl_body_msgs`."""
+    p = len(bodies)
+    views = [None] * p if track_views is None else list(track_views)
+    velocities = [None] * p if velocities is None else list(velocities)
+    if p == 0:
+        return BodyColumns({name: np.zeros((0, n), np.float32) for name, n in FIXED_FIELDS.items()},
+                           np.zeros((0, 4), np.float32), [], [], [], np.zeros((0, 7)), np.zeros((0, 3)), [], [],
+                           np.zeros((0, 216), np.float32) if publish_rotmats else None,
+                           np.zeros((0, 20670), np.float32) if publish_vertices else None)
+    joints3d = _stack(bodies, "joints3d", 72, np.float64).reshape(p, 24, 3)
+    axis_angle = _stack(bodies, "axis_angle", 72)
+    arrays = {
+        "bbox": _stack(bodies, "box", 4),
+        "crop": _rows([(b.crop.cx, b.crop.cy, b.crop.side) if hasattr(b.crop, "cx") else b.crop
+                       for b in bodies], "crop", 3),
+        "joints_2d": _stack(bodies, "joints2d", 48), "betas": _stack(bodies, "betas", 10),
+        "global_orient": axis_angle[:, :3], "body_pose": axis_angle[:, 3:], "transl": _stack(bodies, "transl", 3),
+        "cam_crop": _stack(bodies, "cam_crop", 3), "joints_3d": joints3d.reshape(p, 72).astype(np.float32),
+        "part_visibility": _stack(bodies, "part_visibility", 24),
+        "joint_confidence": _joint_confidences(bodies, joints3d, views, image_size,
+                                               [None] * p if joint_confidences is None else joint_confidences),
+    }
+    tracked = [v is not None for v in views]
+    scores = [b.score if v is None or getattr(v, "score", None) is None else v.score for b, v in zip(bodies, views)]
+    scalars = np.array([[float(v.age) if t else 0.0 for v, t in zip(views, tracked)],
+                        [float(v.time_since_update) if t else 0.0 for v, t in zip(views, tracked)],
+                        scores, [b.truncation for b in bodies]], dtype=np.float32).T
+    # Root pose of body_<id> (REP-155): origin mid-hips, orientation R_root · M.
+    rotmats0 = np.array([np.asarray(b.rotmats)[0] for b in bodies], dtype=np.float64)
+    root = np.concatenate((0.5 * (joints3d[:, LEFT_HIP] + joints3d[:, RIGHT_HIP]),
+                           quaternions_xyzw(rotmats0 @ REP_TO_SMPL)), axis=1)
+    has_velocity = [v is not None for v in velocities]
+    velocity = np.array([np.asarray(v, dtype=np.float64).reshape(3) if h else (0.0, 0.0, 0.0)
+                         for v, h in zip(velocities, has_velocity)])
+    finite = np.isfinite(velocity).all(axis=1).tolist()
+    return BodyColumns(
+        arrays, scalars,
+        body_id=[str(v.body_id) if t else "" for v, t in zip(views, tracked)],
+        track_id=[int(v.track_id) & 0xFFFFFFFF if t else 0 for v, t in zip(views, tracked)],
+        tracking_state=[int(v.state) if t else TRACK_CONFIRMED for v, t in zip(views, tracked)],
+        root=root, root_velocity=velocity, velocity_valid=[h and f for h, f in zip(has_velocity, finite)],
+        velocity_frame=[str(velocity_frame) if h else "" for h in has_velocity],
+        rotmats=_checked(bodies, "rotmats", (24, 3, 3)) if publish_rotmats else None,
+        vertices=_checked(bodies, "vertices", (6890, 3)) if publish_vertices else None)
+
+
+def _checked(bodies, name: str, shape: tuple) -> np.ndarray:
+    """[P, prod(shape)] float32 of an optional array field, row-major (root first)."""
+    values = [np.asarray(getattr(b, name), dtype=np.float32) for b in bodies]
+    for value in values:
+        if value.shape != shape:
+            raise ValueError(f"{name} must be {shape}, got {value.shape}")
+    return np.array(values).reshape(len(values), -1)
+
+
+def body_msgs(columns: BodyColumns) -> list:
+    """pare_ros/SmplBody objects from :class:`BodyColumns`, filled column-wise without the
+    per-field setter checks (:mod:`.message_builders`): a few object constructions per person."""
+    from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
+    from pare_ros.msg import SmplBody
+
+    p = len(columns)
+    if p == 0:
+        return []
+    fields = {name: list(rows) for name, rows in columns.arrays.items()}   # contiguous float32 row views
+    age, since_update, score, truncation = columns.scalars.T.tolist()      # float32-exact Python floats
+    make_point, make_quat = bulk_builder(Point, ("x", "y", "z")), bulk_builder(Quaternion, ("x", "y", "z", "w"))
+    make_pose, make_vector = bulk_builder(Pose, ("position", "orientation")), bulk_builder(Vector3, ("x", "y", "z"))
+    empty = [array.array("f") for _ in range(p)]
+    fields.update(
+        body_id=columns.body_id, track_id=columns.track_id, tracking_state=columns.tracking_state, age=age,
+        time_since_update=since_update, detection_score=score, truncation=truncation,
+        root=[make_pose(make_point(*r[:3]), make_quat(*r[3:])) for r in columns.root.tolist()],
+        root_velocity=[make_vector(*v) for v in columns.root_velocity.tolist()],
+        velocity_valid=columns.velocity_valid, velocity_frame=columns.velocity_frame,
+        rotmats=empty if columns.rotmats is None else [_floats(row) for row in columns.rotmats],
+        vertices=[array.array("f") for _ in range(p)] if columns.vertices is None
+        else [_floats(row) for row in columns.vertices])
+    names = tuple(fields)
+    return list(map(bulk_builder(SmplBody, names), *(fields[name] for name in names)))
+
+
 def smpl_body_msgs(bodies: Sequence, track_views: Optional[Sequence] = None,
                    publish_rotmats: bool = False, publish_vertices: bool = False,
                    image_size: Optional[Tuple[int, int]] = None,
                    velocities: Optional[Sequence] = None, velocity_frame: str = "",
                    joint_confidences: Optional[Sequence] = None) -> list:
-    """All people of a frame as pare_ros/SmplBody messages: every field is computed for all P
-    people at once (one array conversion per field, root poses and joint confidences in one
-    NumPy pass), and the messages are filled column-wise without the per-field setter checks
-    (:mod:`.message_builders`), so the per-person cost is a few object constructions.
+    """All people of a frame as pare_ros/SmplBody messages (:func:`body_columns`, then
+    :func:`body_msgs`).
 
     Args are :func:`smpl_body_msg`'s, one entry per body: ``track_views`` [P] (None entries:
     untracked), ``velocities`` [P] ((3,) or None), ``joint_confidences`` [P] ((24,) or None:
     :func:`default_joint_confidence` with ``image_size``).
     """
-    from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
-    from pare_ros.msg import SmplBody
-
-    p = len(bodies)
-    if p == 0:
-        return []
-    views = [None] * p if track_views is None else list(track_views)
-    velocities = [None] * p if velocities is None else list(velocities)
-    joints3d = _stack(bodies, "joints3d", 72, np.float64).reshape(p, 24, 3)
-    axis_angle = _stack(bodies, "axis_angle", 72)
-    columns = {
-        "bbox": _stack(bodies, "box", 4), "joints_2d": _stack(bodies, "joints2d", 48),
-        "betas": _stack(bodies, "betas", 10), "transl": _stack(bodies, "transl", 3),
-        "cam_crop": _stack(bodies, "cam_crop", 3), "joints_3d": joints3d.reshape(p, 72).astype(np.float32),
-        "part_visibility": _stack(bodies, "part_visibility", 24),
-        "crop": _rows([(b.crop.cx, b.crop.cy, b.crop.side) if hasattr(b.crop, "cx") else b.crop
-                       for b in bodies], "crop", 3),
-        "joint_confidence": _joint_confidences(bodies, joints3d, views, image_size,
-                                               [None] * p if joint_confidences is None else joint_confidences),
-        "global_orient": axis_angle[:, :3], "body_pose": axis_angle[:, 3:],
-    }
-    columns = {name: list(rows) for name, rows in columns.items()}       # row views, one per body
-
-    # Scalars (float32-rounded Python floats, so a message equals its own round trip).
-    tracked = [v is not None for v in views]
-    scores = [b.score if v is None or getattr(v, "score", None) is None else v.score for b, v in zip(bodies, views)]
-    f32 = np.array([[float(v.age) if t else 0.0 for v, t in zip(views, tracked)],
-                    [float(v.time_since_update) if t else 0.0 for v, t in zip(views, tracked)],
-                    scores, [b.truncation for b in bodies]], dtype=np.float32).tolist()
-    columns.update(
-        body_id=[str(v.body_id) if t else "" for v, t in zip(views, tracked)],
-        track_id=[int(v.track_id) & 0xFFFFFFFF if t else 0 for v, t in zip(views, tracked)],
-        tracking_state=[int(v.state) if t else TRACK_CONFIRMED for v, t in zip(views, tracked)],
-        age=f32[0], time_since_update=f32[1], detection_score=f32[2], truncation=f32[3])
-
-    # Root pose of body_<id> (REP-155) and velocity.
-    rotmats0 = np.array([np.asarray(b.rotmats)[0] for b in bodies], dtype=np.float64)
-    positions = (0.5 * (joints3d[:, LEFT_HIP] + joints3d[:, RIGHT_HIP])).tolist()
-    quaternions = quaternions_xyzw(rotmats0 @ REP_TO_SMPL).tolist()
-    make_point, make_quat = bulk_builder(Point, ("x", "y", "z")), bulk_builder(Quaternion, ("x", "y", "z", "w"))
-    make_pose, make_vector = bulk_builder(Pose, ("position", "orientation")), bulk_builder(Vector3, ("x", "y", "z"))
-    columns["root"] = [make_pose(make_point(*x), make_quat(*q)) for x, q in zip(positions, quaternions)]
-    has_velocity = [v is not None for v in velocities]
-    velocity = np.array([np.asarray(v, dtype=np.float64).reshape(3) if h else (0.0, 0.0, 0.0)
-                         for v, h in zip(velocities, has_velocity)])
-    finite = np.isfinite(velocity).all(axis=1).tolist()
-    columns.update(
-        root_velocity=[make_vector(*v) for v in velocity.tolist()],
-        velocity_valid=[h and f for h, f in zip(has_velocity, finite)],
-        velocity_frame=[str(velocity_frame) if h else "" for h in has_velocity],
-        rotmats=[_checked_floats(b, "rotmats", (24, 3, 3)) if publish_rotmats else array.array("f") for b in bodies],
-        vertices=[_checked_floats(b, "vertices", (6890, 3)) if publish_vertices else array.array("f")
-                  for b in bodies])
-    names = tuple(columns)
-    return list(map(bulk_builder(SmplBody, names), *(columns[name] for name in names)))
-
-
-def _checked_floats(body, name: str, shape: tuple) -> array.array:
-    value = np.asarray(getattr(body, name), dtype=np.float32)
-    if value.shape != shape:
-        raise ValueError(f"{name} must be {shape}, got {value.shape}")
-    return _floats(value)              # row-major, root first
+    return body_msgs(body_columns(bodies, track_views, publish_rotmats, publish_vertices, image_size,
+                                  velocities, velocity_frame, joint_confidences))
 
 
 def smpl_body_array_msg(header, bodies: Sequence, image_size: Tuple[int, int], intrinsics,

@@ -2,8 +2,10 @@
 
 :class:`FrameProcessor` holds the pipeline state that lives across frames (tracker, smoother,
 last estimate per track, marker rate limit) and turns an image message and its CameraInfo into
-``SmplBodyArray``, ``TFMessage``, ``MarkerArray`` and the debug image. ``pare_node`` runs it in
-its worker thread; ``process_bag`` runs it over a rosbag2 file, so both produce identical output.
+``SmplBodyArray``, ``TFMessage``, ``MarkerArray`` and the debug image: the first three as bundles
+of arrays whose ``serialize()`` gives the CDR bytes that are published (message objects only on
+request). ``pare_node`` runs it in its worker thread; ``process_bag`` runs it over a rosbag2
+file, so both produce identical output.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from ..estimator import rebuild_bodies, with_vertices
 from ..finite_check import finite_mask
 from ..overlay import render_overlay
 from ..world_frame import estimate_in_frame, move_smpl_params, planner_frame, smoothed_from_frame
-from .body_messages import smpl_body_array_msg, smpl_body_msgs
+from .body_array import SmplBodyArrayBundle
+from .body_messages import body_columns
 from .body_points import body_points_msg
 from .camera_info import (CameraInfoError, check_image_size, distortion_warning, expected_image_size,
                           fallback_intrinsics, fallback_warning, intrinsics_from_camera_info,
@@ -57,7 +60,7 @@ class ProcessorSettings:
 
 @dataclass
 class FrameOutputs:
-    bodies: object                                   # pare_ros/SmplBodyArray
+    bodies: SmplBodyArrayBundle                      # .serialize() / .to_msg() / .bodies (SmplBody list)
     transforms: TransformBundle = field(default_factory=TransformBundle)   # TF: .serialize() / .to_msgs()
     markers: Optional[MarkerBundle] = None
     debug_image: object = None                       # sensor_msgs/Image
@@ -350,13 +353,12 @@ class FrameProcessor:
         timings["smooth"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        body_msgs = smpl_body_msgs([body for _, body in people], [view for view, _ in people],
-                                   publish_rotmats=s.publish_rotmats, publish_vertices=s.publish_vertices,
-                                   image_size=(width, height),
-                                   velocities=[self._velocity.get(view.track_id) for view, _ in people],
-                                   velocity_frame=smooth_frame)
-        array = smpl_body_array_msg(header, body_msgs, (width, height), intrinsics, self.smpl_model,
-                                    self.estimator_name, 0.0, 0)
+        columns = body_columns([body for _, body in people], [view for view, _ in people],
+                               publish_rotmats=s.publish_rotmats, publish_vertices=s.publish_vertices,
+                               image_size=(width, height),
+                               velocities=[self._velocity.get(view.track_id) for view, _ in people],
+                               velocity_frame=smooth_frame)
+        array = SmplBodyArrayBundle(header, columns, (width, height), intrinsics, self.smpl_model, self.estimator_name)
         outputs = FrameOutputs(array, people=len(people), tracks_removed=removed, warnings=warnings)
         self._velocity_cov = {tid: c for tid, c in self._velocity_cov.items() if self._velocity.get(tid) is not None}
         outputs.planner = planner_frame(people, self._velocity, stamp, header.frame_id, (width, height),

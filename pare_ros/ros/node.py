@@ -317,7 +317,7 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
         t = time.perf_counter()
         out.bodies.frames_skipped = self._skipped_since_publish
         out.bodies.latency = float(self._now() - stamp)
-        self.bodies_pub.publish(out.bodies)
+        self.bodies_pub.publish(out.bodies.serialize())        # CDR bytes (body_array.py)
         if out.transforms:
             self.tf_pub.publish(out.transforms.serialize())     # CDR bytes: ~0.1 ms, not ~2
         if out.markers is not None and len(out.markers):

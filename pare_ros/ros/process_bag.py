@@ -63,7 +63,7 @@ def process_bag(input_bag: Path, output_bag: Path, image_topic: str, info_topic:
                 continue
             for warning in out.warnings:
                 log.warning("%s", warning)
-            bag.write(f"{namespace}/bodies", out.bodies, log_ns)
+            bag.write_raw(f"{namespace}/bodies", "pare_ros/msg/SmplBodyArray", out.bodies.serialize(), log_ns)
             if out.transforms:
                 bag.write_raw("/tf", "tf2_msgs/msg/TFMessage", out.transforms.serialize(), log_ns)
             if out.markers is not None and len(out.markers):
