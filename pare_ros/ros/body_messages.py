@@ -1,8 +1,11 @@
 """BodyEstimate → pare_ros/SmplBody and the per-image SmplBodyArray (msg/*.msg).
 
-Arrays are handed to rclpy as NumPy float32 arrays of the exact declared length (fixed-size
-fields are stored as given) and as ``array('f')`` built from bytes (unbounded fields), so no
-per-element Python work happens even for the 20 670 vertex floats.
+:func:`body_columns` computes every field of all people of a frame as [P, ...] arrays
+(:class:`BodyColumns`); the node serialises those directly (:mod:`.body_array`), and
+:func:`body_msgs` makes message objects from them where objects are wanted. Arrays are handed to
+rclpy as NumPy float32 rows of the exact declared length (fixed-size fields are stored as given)
+and as ``array('f')`` built from bytes (unbounded fields), so no per-element Python work happens
+even for the 20 670 vertex floats.
 """
 from __future__ import annotations
 
@@ -234,18 +237,20 @@ def body_msgs(columns: BodyColumns) -> list:
     age, since_update, score, truncation = columns.scalars.T.tolist()      # float32-exact Python floats
     make_point, make_quat = bulk_builder(Point, ("x", "y", "z")), bulk_builder(Quaternion, ("x", "y", "z", "w"))
     make_pose, make_vector = bulk_builder(Pose, ("position", "orientation")), bulk_builder(Vector3, ("x", "y", "z"))
-    empty = [array.array("f") for _ in range(p)]
     fields.update(
         body_id=columns.body_id, track_id=columns.track_id, tracking_state=columns.tracking_state, age=age,
         time_since_update=since_update, detection_score=score, truncation=truncation,
         root=[make_pose(make_point(*r[:3]), make_quat(*r[3:])) for r in columns.root.tolist()],
         root_velocity=[make_vector(*v) for v in columns.root_velocity.tolist()],
         velocity_valid=columns.velocity_valid, velocity_frame=columns.velocity_frame,
-        rotmats=empty if columns.rotmats is None else [_floats(row) for row in columns.rotmats],
-        vertices=[array.array("f") for _ in range(p)] if columns.vertices is None
-        else [_floats(row) for row in columns.vertices])
+        rotmats=_float_rows(columns.rotmats, p), vertices=_float_rows(columns.vertices, p))
     names = tuple(fields)
     return list(map(bulk_builder(SmplBody, names), *(fields[name] for name in names)))
+
+
+def _float_rows(values: Optional[np.ndarray], p: int) -> list:
+    """An unbounded float32[] field for P messages: array('f') per row, empty ones for None."""
+    return [array.array("f") for _ in range(p)] if values is None else [_floats(row) for row in values]
 
 
 def smpl_body_msgs(bodies: Sequence, track_views: Optional[Sequence] = None,
