@@ -272,7 +272,8 @@ class MarkerBundle:
     def append(self, marker, points: Optional[np.ndarray] = None,
                colors: Optional[np.ndarray] = None, index: Optional[np.ndarray] = None) -> None:
         """Add ``marker``; ``points`` [V,3] (and ``colors`` [V,4]) become its points (and
-        colours), or with ``index`` [K] the rows ``points[index]`` (``colors[index]``)."""
+        colours), or with ``index`` [K] the rows ``points[index]`` (``colors[index]``).
+        float64/float32 arrays are kept by reference until serialised: do not modify them."""
         if points is not None:
             points = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
             if colors is not None:
