@@ -55,7 +55,7 @@ from .association import assign, iou_matrix, match
 from .ids import BodyIdFormat
 from .kalman import BoxKalmanBatch, xyxy_to_cxcywh
 
-HISTORY = 64      # matched (stamp, box) kept per track for the coasting velocity
+HISTORY = 64      # matches (stamp, filtered cx, cy, w, h) kept per track for the coasting velocity
 
 
 class TrackState(IntEnum):
