@@ -198,14 +198,14 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
     distance = math.sqrt(intrinsics.fx * intrinsics.fy) / (half_scale * d[:, 2] ** 1.5)
     transl = d * distance[:, None] - j0
     if keypoints_crop is not None:
-        points_crop = _host64(keypoints_crop)
-        # The keypoints turned onto the ray about the pelvis, before any translation: [N,K,3].
-        turned = (points_crop - j0[:, None]) @ r_ray.transpose(0, 2, 1) + j0[:, None]
+        # Coordinate-major [N,3,K] (sums over the keypoints run along the last axis): the
+        # crop-frame keypoints and the same turned onto the ray about the pelvis, untranslated.
+        points = _host64(keypoints_crop).transpose(0, 2, 1)
+        turned = r_ray @ (points - j0[..., None]) + j0[..., None]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            transl = _refine_translation(points_crop, turned, cam64, c, sides64, intrinsics, transl,
-                                         iterations)
+            transl = _refine_translation(points, turned, cam64, c, sides64, intrinsics, transl, iterations)
             if match_iterations > 0:
-                transl = _match_crop_camera(points_crop, turned, cam64, c, sides64, intrinsics, transl,
+                transl = _match_crop_camera(points, turned, cam64, c, sides64, intrinsics, transl,
                                             match_iterations)
     out = (torch.from_numpy(x).to(device=cam.device, dtype=cam.dtype) for x in (r_ray, global_orient, transl))
     return CameraPlacement(*out, rest_root)
@@ -229,9 +229,9 @@ def _solve(m: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.concatenate([_solve(m[i:i + 1], b[i:i + 1]) for i in range(len(m))])
 
 
-def _refine_translation(points_crop, turned, cam, centres, sides, intrinsics, transl, iterations):
+def _refine_translation(points, turned, cam, centres, sides, intrinsics, transl, iterations):
     """Translation [N,3] whose real-camera projection of the ray-turned keypoints ``turned``
-    [N,K,3] best matches PARE's own 2D keypoints in the image.
+    [N,3,K] best matches PARE's own 2D keypoints (of the crop-frame ``points`` [N,3,K]).
 
     For a point P + T and its target pixel (u, v): fx·(X+Tx) − (u−cx)·(Z+Tz) = 0 and
     fy·(Y+Ty) − (v−cy)·(Z+Tz) = 0 are linear in T; weighting each by 1/(Z+Tz) of the previous
@@ -244,18 +244,18 @@ def _refine_translation(points_crop, turned, cam, centres, sides, intrinsics, tr
     so they are solved by eliminating Tx, Ty (Gaussian elimination on a positive definite matrix).
     """
     f = np.array((intrinsics.fx, intrinsics.fy))
-    target = centres[:, None] + sides[:, None, None] / 2 * pare_crop_projection(points_crop, cam)
-    d = target - (intrinsics.cx, intrinsics.cy)                                 # [N,K,2] (du, dv)
-    z = turned[..., 2]                                                          # [N,K]
-    b = d * z[..., None] - f * turned[..., :2]                                  # [N,K,2]
+    crop_xy = pare_crop_projection(points.transpose(0, 2, 1), cam).transpose(0, 2, 1)     # [N,2,K]
+    d = centres[..., None] - ((intrinsics.cx,), (intrinsics.cy,)) + sides[:, None, None] / 2 * crop_xy
+    z = turned[:, 2:]                                                           # [N,1,K]
+    b = d * z - f[:, None] * turned[:, :2]                                      # [N,2,K]
     # Per keypoint (1, du, dv, du² + dv², b_u, b_v, du·b_u + dv·b_v): an iteration's sums are one
     # weighted sum over the keypoints.
-    terms = np.concatenate((np.ones_like(z)[..., None], d, (d * d).sum(-1, keepdims=True), b,
-                            (d * b).sum(-1, keepdims=True)), axis=-1)          # [N,K,7]
-    nearest = z.min(1)
+    terms = np.concatenate((np.ones_like(z), d, (d * d).sum(1, keepdims=True), b,
+                            (d * b).sum(1, keepdims=True)), axis=1)            # [N,7,K]
+    nearest = z[:, 0].min(-1)
     for _ in range(iterations):
-        w2 = 1.0 / np.maximum(z + transl[:, 2:], 1e-3) ** 2                      # [N,K]
-        sums = (w2[:, None] @ terms)[:, 0]                                      # [N,7]
+        w2 = 1.0 / np.maximum(z + transl[:, 2:, None], 1e-3) ** 2                # [N,1,K]
+        sums = (terms * w2).sum(-1)                                             # [N,7]
         s, sd = sums[:, :1], sums[:, 3]
         ridge = 1e-9 * np.maximum(s[:, 0] * (f * f).sum() + sd, 1e-12)          # 1e-9 · trace
         diag = f * f * s + ridge[:, None]                                       # [N,2] (A_xx, A_yy)
@@ -274,22 +274,23 @@ def _refine_translation(points_crop, turned, cam, centres, sides, intrinsics, tr
 
 def _fit_crop_camera(points_xy: np.ndarray, points_z: np.ndarray, crop_xy: np.ndarray) -> np.ndarray:
     """(log s, tx, ty) [...,3] of PARE's crop camera that best explains crop coordinates
-    ``crop_xy`` [...,K,2] ([-1, 1]) of crop-frame points (``points_xy`` [...,K,2], ``points_z``
-    [...,K,1] divided by k = 5000/112; leading dimensions broadcast).
+    ``crop_xy`` [...,2,K] ([-1, 1]) of crop-frame points (``points_xy`` [...,2,K], ``points_z``
+    [...,1,K] divided by k = 5000/112; coordinate-major, leading dimensions broadcast).
 
     PARE's camera gives x = s·(X + tx) / (1 + s·Z/k); multiplied out, s·(X − x·Z/k) + s·tx = x
     is linear in (s, s·tx, s·ty). Its least-squares solution in closed form: s·tx, s·ty are the
     means of x − s·a (a = X − x·Z/k, likewise for y), and s the slope of crop_xy on a about their
     means (the 3×3 normal equations with those two eliminated).
     """
-    k = crop_xy.shape[-2]
-    a = points_xy - crop_xy * points_z                                          # [...,K,2]
-    a_mean = a.sum(-2) / k
-    a_c = a - a_mean[..., None, :]
-    s = (a_c * crop_xy).sum((-2, -1)) / (a_c * a_c).sum((-2, -1))
-    out = np.empty(s.shape + (3,))
+    k = crop_xy.shape[-1]
+    a = points_xy - crop_xy * points_z                                          # [...,2,K]
+    a_mean = a.sum(-1, keepdims=True) / k
+    a_c = a - a_mean
+    lead = a.shape[:-2]
+    s = (a_c * crop_xy).reshape(*lead, -1).sum(-1) / (a_c * a_c).reshape(*lead, -1).sum(-1)
+    out = np.empty(lead + (3,))
     out[..., 0] = np.log(np.maximum(np.abs(s), 1e-6))
-    out[..., 1:] = crop_xy.sum(-2) / (k * s[..., None]) - a_mean
+    out[..., 1:] = crop_xy.sum(-1) / (k * s[..., None]) - a_mean[..., 0]
     return out
 
 
@@ -298,9 +299,10 @@ _FD_EPS = 1e-5
 _FD_OFFSETS = np.concatenate((np.zeros((1, 1, 3)), _FD_EPS * np.eye(3)[:, None]))   # [4,1,3]
 
 
-def _match_crop_camera(points_crop, turned, cam, centres, sides, intrinsics, transl, iterations):
+def _match_crop_camera(points, turned, cam, centres, sides, intrinsics, transl, iterations):
     """Translation [N,3] for which PARE's own camera, fitted to the real projection of the body,
-    is the camera PARE predicted (Newton on T, forward-difference Jacobian).
+    is the camera PARE predicted (Newton on T, forward-difference Jacobian). ``points``,
+    ``turned``: [N,3,K] as in :func:`_refine_translation`.
 
     PARE was trained to output the crop camera that best explains the keypoints it sees, and
     the real crop shows the body through the real perspective camera (stretched off the axis,
@@ -311,16 +313,16 @@ def _match_crop_camera(points_crop, turned, cam, centres, sides, intrinsics, tra
     """
     # Pixel → crop coordinates: (uv − centre)/(side/2), with uv = f·xy/z + c folded in.
     half = sides[:, None, None] / 2
-    scale = np.array((intrinsics.fx, intrinsics.fy)) / half                     # [N,1,2]
-    shift = ((intrinsics.cx, intrinsics.cy) - centres[:, None]) / half          # [N,1,2]
-    points_xy, points_z = points_crop[..., :2], points_crop[..., 2:] / (PARE_FOCAL / (PARE_CROP / 2))
+    scale = ((intrinsics.fx,), (intrinsics.fy,)) / half                         # [N,2,1]
+    shift = (((intrinsics.cx,), (intrinsics.cy,)) - centres[..., None]) / half  # [N,2,1]
+    points_xy, points_z = points[:, :2], points[:, 2:] / (PARE_FOCAL / (PARE_CROP / 2))
     target = np.empty_like(cam)
     target[:, 0] = np.log(np.maximum(np.abs(cam[:, 0]), 1e-6))
     target[:, 1:] = cam[:, 1:]
-    nearest = turned[..., 2].min(1)
+    nearest = turned[:, 2].min(-1)
     for _ in range(iterations):
-        p = turned + (transl + _FD_OFFSETS)[:, :, None]                         # [4,N,K,3]
-        crop_xy = p[..., :2] / np.maximum(p[..., 2:], 1e-6) * scale + shift
+        p = turned + (transl + _FD_OFFSETS)[..., None]                          # [4,N,3,K]
+        crop_xy = p[:, :, :2] / np.maximum(p[:, :, 2:], 1e-6) * scale + shift
         res = _fit_crop_camera(points_xy, points_z, crop_xy) - target            # [4,N,3]
         jac = ((res[1:] - res[0]) / _FD_EPS).transpose(1, 2, 0)                 # [N,3,3]
         step = _solve(jac, res[0])

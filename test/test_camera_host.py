@@ -162,7 +162,8 @@ def test_crop_camera_fit_is_the_least_squares_solution():
     points = rng.normal(0, 0.5, (7, 24, 3))
     crop_xy = rng.uniform(-1, 1, (7, 24, 2))
     kk = 5000.0 / 112.0
-    got = camera._fit_crop_camera(points[..., :2], points[..., 2:] / kk, crop_xy)
+    points_t, crop_t = points.transpose(0, 2, 1), crop_xy.transpose(0, 2, 1)          # coordinate-major
+    got = camera._fit_crop_camera(points_t[:, :2], points_t[:, 2:] / kk, crop_t)
     for m in range(7):
         a = np.zeros((48, 3))
         a[:24, 0] = points[m, :, 0] - crop_xy[m, :, 0] * points[m, :, 2] / kk
@@ -171,7 +172,7 @@ def test_crop_camera_fit_is_the_least_squares_solution():
         s, stx, sty = np.linalg.lstsq(a, np.r_[crop_xy[m, :, 0], crop_xy[m, :, 1]], rcond=None)[0]
         np.testing.assert_allclose(got[m], [math.log(abs(s)), stx / s, sty / s], rtol=0, atol=1e-10)
     # Leading dimensions broadcast: the points shared by a [4,N] batch of coordinates.
-    batched = camera._fit_crop_camera(points[..., :2], points[..., 2:] / kk, np.stack([crop_xy] * 4))
+    batched = camera._fit_crop_camera(points_t[:, :2], points_t[:, 2:] / kk, np.stack([crop_t] * 4))
     np.testing.assert_allclose(batched, np.stack([got] * 4), rtol=0, atol=1e-12)
 
 
@@ -182,7 +183,8 @@ def test_refinement_step_is_the_weighted_least_squares_solution():
     root, cam, centres, sides, rest_root, keypoints = (x.numpy() for x in _random_people(rng, 5))
     turned = keypoints + rng.normal(0, 0.01, keypoints.shape)
     start = np.c_[rng.normal(0, 0.3, (5, 2)), rng.uniform(2, 6, 5)]
-    got = camera._refine_translation(keypoints, turned, cam, centres, sides, k, start, 1)
+    got = camera._refine_translation(keypoints.transpose(0, 2, 1), turned.transpose(0, 2, 1), cam, centres, sides,
+                                     k, start, 1)
     target = centres[:, None] + sides[:, None, None] / 2 * pare_crop_projection(keypoints, cam)
     for i in range(5):
         du, dv = target[i, :, 0] - k.cx, target[i, :, 1] - k.cy
