@@ -153,7 +153,6 @@ class BodyModel(torch.nn.Module):
         """
         dtype = self.smpl.v_template.dtype
         rotmats, betas = rotmats.to(dtype), betas.to(dtype)
-        n = rotmats.shape[0]
         shaped = self._shaped_joints(betas)                                           # [N,2,24,3]
         world = self.forward_kinematics(rotmats, shaped[:, 1])                       # [N,24,4,4]
         # Features of the blend shapes: betas and SMPL's pose feature (R_j - I, joints 1..23).
