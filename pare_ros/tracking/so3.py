@@ -54,10 +54,6 @@ def _quaternion_to_matrix_table() -> np.ndarray:
 
 
 _QUAT_TO_MATRIX = _quaternion_to_matrix_table()
-# v @ _SKEW = [v]× flattened [9]: the cross-product matrix of v as one matrix product.
-_SKEW = np.array([[0, 0, 0, 0, 0, -1, 0, 1, 0],
-                  [0, 0, 1, 0, 0, 0, -1, 0, 0],
-                  [0, -1, 0, 1, 0, 0, 0, 0, 0]], dtype=np.float64)
 
 
 def log(rotmats) -> np.ndarray:
