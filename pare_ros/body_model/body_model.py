@@ -7,7 +7,7 @@ smplx loads the official files and holds the model's data (``self.smpl``); the p
 arithmetic is smplx's ``lbs`` regrouped into few, large operations (one GEMM for both blend
 shapes, forward kinematics by pointer jumping, skinning as one GEMM of the weights with all
 people's transforms; :mod:`.kinematics`, :mod:`.skinning`): equal to smplx's forward to float
-rounding (< 1e-6 m, test_body_model.py) at a fraction of its cost. ``forward(...,
+rounding (< 1e-6 m, test_body_model_smplx.py) at a fraction of its cost. ``forward(...,
 vertices=False)`` skips the mesh (what a frame costs when nobody subscribes to it): joints and
 keypoints do not need it (:class:`.skinning.KeypointSkinning`), and are the same numbers with
 or without it.
@@ -43,7 +43,8 @@ class BodyModelOutput(NamedTuple):
 
 
 class BodyModel(torch.nn.Module):
-    """SMPL via ``smplx.SMPL`` plus PARE's 49-joint selection.
+    """SMPL (loaded by ``smplx.SMPL``, posed by :mod:`.kinematics`/:mod:`.skinning`) plus PARE's
+    49-joint selection.
 
     Args:
         smpl_arrays: official SMPL arrays (see :mod:`.smpl_files`), e.g. from ``load_smpl_file``.
@@ -79,10 +80,8 @@ class BodyModel(torch.nn.Module):
         # [J(β), J(β) - J(β)_parent] = const + dirs·β, one addmm.
         rest_template = j_reg @ template                                             # [24,3]
         rest_dirs = torch.einsum("jv,vcb->jcb", j_reg, shapedirs)                    # [24,3,B]
-        up = torch.tensor([p if p >= 0 else len(parents) for p in parents])
-        relative = lambda x: x - torch.cat([x, x.new_zeros(1, *x.shape[1:])])[up]  # noqa: E731
-        const = torch.stack([rest_template, relative(rest_template)])               # [2,24,3]
-        dirs = torch.stack([rest_dirs, relative(rest_dirs)]).permute(3, 0, 1, 2)    # [B,2,24,3]
+        const = torch.stack([rest_template, _minus_parent(rest_template, parents)])   # [2,24,3]
+        dirs = torch.stack([rest_dirs, _minus_parent(rest_dirs, parents)]).permute(3, 0, 1, 2)
         self.register_buffer("_joints_const", const.reshape(-1).to(dtype), persistent=False)
         self.register_buffer("_joints_dirs", dirs.reshape(num_betas, -1).to(dtype), persistent=False)
         self.register_buffer("_identity", torch.eye(3, dtype=dtype), persistent=False)
@@ -92,8 +91,9 @@ class BodyModel(torch.nn.Module):
         # PARE's 30 vertex-based keypoints: the 21 vertices smplx picks as extra joints, then the
         # 9 rows of J_regressor_extra; the 49 outputs follow JOINT49_FROM_54 over [24 joints, 30].
         picks = smpl.vertex_joint_selector.extra_joints_idxs
-        regressor = torch.cat([torch.eye(template.shape[0], dtype=torch.float64)[picks],
+        regressor = torch.cat([torch.zeros(len(picks), template.shape[0], dtype=torch.float64),
                                self.J_regressor_extra.double()])                     # [30,V]
+        regressor[torch.arange(len(picks)), picks] = 1.0
         self.keypoints = KeypointSkinning(
             regressor, smpl.v_template, smpl.shapedirs, smpl.posedirs, smpl.lbs_weights,
             rest_template, rest_dirs, torch.tensor(JOINT49_FROM_54))
@@ -158,10 +158,8 @@ class BodyModel(torch.nn.Module):
         # Features of the blend shapes: betas and SMPL's pose feature (R_j - I, joints 1..23).
         features = torch.cat([betas, (rotmats[:, 1:] - self._identity).flatten(1)], dim=1)
         rest = shaped[:, 0].contiguous()
-        mesh = None
-        if vertices is not False:
-            skinning = self.mesh if vertices is True else vertices
-            mesh = skinning(features, world, rest)
+        skinning = vertices if isinstance(vertices, MeshSkinning) else self.mesh if vertices else None
+        mesh = None if skinning is None else skinning(features, world, rest)
         return BodyModelOutput(vertices=mesh, joints=world[:, :, :3, 3].contiguous(),
                                joints49=self.keypoints(features, world), rest_joints=rest)
 
@@ -193,6 +191,13 @@ class BodyModel(torch.nn.Module):
             raise model_files.MissingModelFileError(
                 "no Human3.6M regressor loaded: " + model_files.describe("J_regressor_h36m"))
         return torch.einsum("kv,nvc->nkc", self.J_regressor_h36m.to(vertices.dtype), vertices)
+
+
+def _minus_parent(x: torch.Tensor, parents: Sequence[int]) -> torch.Tensor:
+    """Per-joint rows [J, ...] minus their parent's row (the root, joint 0, stays): smplx's rel_joints."""
+    out = x.clone()
+    out[1:] -= x[list(parents[1:])]
+    return out
 
 
 def _regressor(value: np.ndarray, rows: int, name: str) -> torch.Tensor:
