@@ -44,8 +44,7 @@ def part_visibility(segm_logits: torch.Tensor) -> torch.Tensor:
     up to a factor in [1, 25], so it only underflows where a pixel's best logit lies ~70
     below the map's best; then the softmax form, exact for any range, is used instead.
     """
-    n, c = segm_logits.shape[:2]
-    logits = segm_logits.float().reshape(n, c, -1)
+    logits = segm_logits.float().flatten(2)                                # [N,25,HW]
     peak = logits.amax(-1, keepdim=True)                                   # [N,25,1]   M_c
     # exp2 of the scaled difference: half the cost of exp, and the difference is formed
     # before scaling so the rounding stays relative to L − M_c (shift-invariant).
@@ -53,10 +52,11 @@ def part_visibility(segm_logits: torch.Tensor) -> torch.Tensor:
     z = a[:, 1:].sum(-1)                                                   # [N,24]     z_j
     w = (peak - peak.amax(1, keepdim=True)).exp_()                         # [N,25,1]   w_c
     s = torch.bmm(w.transpose(1, 2), a)                                    # [N,1,HW]   s(p)
-    if s.amin() < _MIN_NORMALISER:      # (a host sync on CUDA; the results go to the host next)
+    # (A host sync on CUDA; the estimator copies the results to the host right after.)
+    if s.numel() and s.amin() < _MIN_NORMALISER:
         return _part_visibility_softmax(logits)
-    # Σ_p by torch's sum (pairwise) rather than a third product: BLAS's running float32 sum
-    # over 3136 pixels was off by ~1e-6.
+    # Σ_p by torch's sum (pairwise) rather than a second matrix product: BLAS's running
+    # float32 sum over 3136 pixels was off by ~1e-6.
     num = a[:, 1:].square_().mul_(s.reciprocal_()).sum(-1)                 # [N,24]
     return num.mul_(w[:, 1:, 0]).div_(z).clamp_(0.0, 1.0)
 

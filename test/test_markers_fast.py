@@ -44,11 +44,12 @@ def _check_against_explicit(decoded: MarkerArray, bodies, mode: str) -> None:
         if mode == "visibility":
             v = np.clip(body.part_visibility, 0, 1)[VERTEX_PARTS][FACES].reshape(-1)
             expected = np.stack([1 - v, v, np.full_like(v, 0.15), np.ones_like(v)], -1).astype(np.float32)
-            np.testing.assert_array_equal(np.array([[c.r, c.g, c.b, c.a] for c in mesh.colors], np.float32), expected)
+            colors = np.array([[c.r, c.g, c.b, c.a] for c in mesh.colors], np.float32)
+            np.testing.assert_array_equal(colors, expected)
         else:
             assert len(mesh.colors) == 0
         reference = markers.body_markers(body, i, Header(frame_id="cam"), FACES, color_mode=mode,
-                                         vertex_parts=VERTEX_PARTS, body_id=f"b{i}", state=1, include_mesh=True)
+                                         vertex_parts=VERTEX_PARTS, body_id=f"b{i}", state=1)
         reference[0].points, reference[0].colors = [], []
         mesh.points, mesh.colors = [], []
         assert _round_trip(MarkerArray(markers=reference)).markers == decoded.markers[3 * i:3 * i + 3]

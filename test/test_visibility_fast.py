@@ -76,6 +76,10 @@ def test_half_precision_and_strided_inputs():
     assert (part_visibility(strided).double() - _definition(logits)).abs().max().item() < 1e-6
 
 
+def test_no_people():
+    assert part_visibility(torch.zeros(0, 25, 56, 56)).shape == (0, 24)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_equals_definition():
     logits = _blobs(8, 5.0, 4)
