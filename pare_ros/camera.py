@@ -214,8 +214,8 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
 def _host64(x) -> np.ndarray:
     """A tensor (any device) or array → float64 NumPy on the host."""
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x, dtype=np.float64)
+        x = x.numpy(force=True)
+    return np.asarray(x).astype(np.float64, copy=False)
 
 
 def _solve(m: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -329,6 +329,6 @@ def _match_crop_camera(points, turned, cam, centres, sides, intrinsics, transl, 
         new = transl - step
         # Accept finite steps that keep the body in front and do not jump (untrained weights).
         ok = np.isfinite(new).all(-1) & (new[:, 2] + nearest > 1e-2) & \
-            ((step * step).sum(-1) < (0.5 * np.maximum(np.abs(transl[:, 2]), 0.1)) ** 2)
+            ((step * step).sum(-1) < 0.25 * np.maximum(transl[:, 2] ** 2, 0.01))   # |step| < max(|Tz|, 0.1)/2
         transl = np.where(ok[:, None], new, transl)
     return transl

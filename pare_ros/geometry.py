@@ -73,8 +73,9 @@ def rotmat_to_quaternion(rotmat: torch.Tensor) -> torch.Tensor:
     return torch.where(q[..., 3:4] < 0, -q, q)
 
 
-# Flat (row-major) indices of (R21, R02, R10) and (R12, R20, R01): the antisymmetric part.
-_PLUS, _MINUS = np.array([7, 2, 3]), np.array([5, 6, 1])
+# Flat (row-major) indices of R21, R02, R10 | R12, R20, R01 | R00, R11, R22: the antisymmetric
+# part's two halves and the diagonal, gathered at once.
+_GATHER = np.array([7, 2, 3, 5, 6, 1, 0, 4, 8])
 
 
 def rotmat_to_axis_angle(rotmat: np.ndarray) -> np.ndarray:
@@ -83,26 +84,24 @@ def rotmat_to_axis_angle(rotmat: np.ndarray) -> np.ndarray:
     NumPy rather than Torch: it runs on host results (a few hundred matrices a frame), where
     Torch's per-op overhead would cost ~5× more. Angle from atan2(sin θ, cos θ), with
     sin θ·axis the antisymmetric part of R and cos θ from its trace; beyond 120° the axis
-    comes from the symmetric part instead ((R + Rᵀ)/2 − cos θ·I = (1 − cos θ)·a·aᵀ, its
-    largest column), where the antisymmetric part vanishes as θ → π.
+    comes from the symmetric part instead ((R + Rᵀ) − 2·cos θ·I = 2·(1 − cos θ)·a·aᵀ, its
+    row of the largest diagonal entry), where the antisymmetric part vanishes as θ → π.
     """
     m = np.asarray(rotmat, dtype=np.float64)
-    flat = m.reshape(-1, 9)
-    sin_axis = (flat[:, _PLUS] - flat[:, _MINUS]) / 2
-    cos = (flat[:, 0] + flat[:, 4] + flat[:, 8] - 1) / 2
+    g = m.reshape(-1, 9)[:, _GATHER]                                            # [M,9]
+    sin_axis = (g[:, :3] - g[:, 3:6]) / 2
+    cos = (g[:, 6:].sum(-1) - 1) / 2
     sin = np.sqrt((sin_axis * sin_axis).sum(-1))
     angle = np.arctan2(sin, cos)
-    aa = sin_axis * (angle / np.where(sin > 0, sin, 1.0))[:, None]           # θ/sin θ → 1 at 0
+    aa = sin_axis * (angle / np.maximum(sin, np.finfo(np.float64).tiny))[:, None]   # θ/sin θ → 1 at 0
     near_pi = np.flatnonzero(cos < -0.5)
     if len(near_pi):
         r = m.reshape(-1, 3, 3)[near_pi]
-        j = r.diagonal(axis1=1, axis2=2).argmax(-1)           # largest (1 − cos θ)·a_j² + cos θ
-        i = np.arange(len(j))
-        axis = (r[i, :, j] + r[i, j, :]) / 2
-        axis[i, j] -= cos[near_pi]
-        # Unit length, and the sign of sin θ·a_j (a_j > 0 here); at exactly π (sin θ·a_j = 0)
-        # either sign is right: +, as the quaternion route with w ≥ 0 gives.
-        sign = np.where(sin_axis[near_pi, j] < 0, -1.0, 1.0)
-        scale = sign * angle[near_pi] / np.sqrt((axis * axis).sum(-1))
-        aa[near_pi] = axis * scale[:, None]
+        i, j = np.arange(len(near_pi)), g[near_pi, 6:].argmax(-1)   # m_jj = cos θ + (1 − cos θ)·a_j²
+        axis = (r + r.transpose(0, 2, 1))[i, j]                      # ∝ a_j·a, a_j > 0 once
+        axis[i, j] -= 2 * cos[near_pi]                               # the 2·cos θ·I term removed
+        # Unit length, and the sign of sin θ·a_j; at exactly π (sin θ·a_j = 0) either sign is
+        # right: +, as the quaternion route with w ≥ 0 gives.
+        angle_j = np.where(sin_axis[near_pi, j] < 0, -angle[near_pi], angle[near_pi])
+        aa[near_pi] = axis * (angle_j / np.sqrt((axis * axis).sum(-1)))[:, None]
     return aa.reshape(*m.shape[:-2], 3)
