@@ -36,7 +36,7 @@ class ForwardKinematics(torch.nn.Module):
         # Slot n holds the identity: the root's "parent", and its own.
         ancestor = [p if p >= 0 else n for p in parents] + [n]
         steps = []
-        for _ in range(math.ceil(math.log2(max(depth) + 1))):
+        for _ in range(max(1, math.ceil(math.log2(max(depth) + 1)))):
             steps.append(torch.tensor(ancestor))
             ancestor = [ancestor[a] for a in ancestor]           # 2^s → 2^(s+1) joints up
         # Buffers, so that they move with the model (no host→device copy per frame).

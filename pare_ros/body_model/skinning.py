@@ -13,6 +13,8 @@ All constants are contracted once, in float64, and stored in the model's dtype.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 
@@ -43,7 +45,7 @@ class MeshSkinning(torch.nn.Module):
         dirs = torch.cat([shapedirs.permute(2, 1, 0), posedirs.view(-1, n_verts, 3).transpose(1, 2)])
         return cls(v_template.T, dirs, lbs_weights.T)
 
-    def subset(self, vertex_indices: torch.Tensor) -> "MeshSkinning":
+    def subset(self, vertex_indices: torch.Tensor | Sequence[int]) -> "MeshSkinning":
         """The same skinning for vertices ``vertex_indices`` [V'] only (in that order).
 
         Gathers the constants once (a copy of V'/V of them): keep it while the indices stay.
