@@ -81,7 +81,8 @@ class BodyEstimator:
             of one OpenCV warp per person on the CPU.
         sync_stages: on CUDA, wait for the GPU at each stage boundary so that ``timings`` give
             each stage its own GPU time (benchmarks); off in the node, where the only wait is
-            the one device→host copy per frame, which then carries the GPU time of all stages.
+            the one device→host copy per frame (a second one for the mesh, when asked for),
+            which then carries the GPU time of all stages.
         refine_translation: fit each root translation so that the body's 3D keypoints project
             with the real intrinsics onto PARE's own 2D keypoints (docs/geometry.md); off: the
             translation from PARE's scale alone.
@@ -162,7 +163,8 @@ class BodyEstimator:
             on_device["attention"] = segm[:, 1:].flatten(2).softmax(-1).reshape_as(segm[:, 1:])
             on_device["segm"] = segm
         # The device→host boundary: placement and post-processing are small float64 NumPy work
-        # on the host; only the mesh (below) is turned where SMPL made it.
+        # on the host; only the mesh (below) is turned where SMPL made it. The copy and the
+        # visibility count as post-processing, the placement as part of the "smpl" stage.
         host = _to_host(on_device)
         post_seconds = time.perf_counter() - t
 
@@ -262,8 +264,8 @@ def rebuild_bodies(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate], 
                   joints2d=pixels[:, :24], keypoints2d=pixels[:, 24:])
     if not vertices:
         fields["vertices"] = [None] * len(bodies)
-    return [dataclasses.replace(body, **{name: value[i] for name, value in fields.items()})
-            for i, body in enumerate(bodies)]
+    names = tuple(fields)
+    return [dataclasses.replace(body, **dict(zip(names, values))) for body, *values in zip(bodies, *fields.values())]
 
 
 @torch.inference_mode()
