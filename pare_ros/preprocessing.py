@@ -97,8 +97,9 @@ def crops_to_input(image_rgb: np.ndarray, crops, size: int = CROP_SIZE) -> torch
     """All people of an image: uint8 RGB [H,W,3] → float32 [N,3,size,size] network input.
 
     Each crop is warped (``cv2.warpAffine``, as :func:`crop_image`) into one reused uint8
-    buffer and normalised from there while it is still in cache: ~10 % less than warping all
-    crops first (at 8 people ~2/3 of the time is the warps themselves, OpenCV's kernel).
+    buffer and normalised from there while it is still in cache. About 70 % of the time is
+    the warps themselves (≈0.26 ms per crop in OpenCV 4.13's kernel, single-threaded at this
+    size; border mode, IPP and cv2 thread count make no difference).
     """
     out = np.empty((len(crops), 3, size, size), np.float32)
     warped = np.empty((size, size, 3), np.uint8)
