@@ -139,7 +139,7 @@ class KeypointSkinning(torch.nn.Module):
         """features [N, B+F], world [N, J, 4, 4] → output points [N, K_out, 3]."""
         n = features.shape[0]
         coef = torch.addmm(self.coef_const, features, self.coef_dirs)
-        coef = coef.view(n, len(self.pair_joints), 1, 4)                                 # [N,P+1,1,4]
+        coef = coef.view(n, len(self.pair_joints), 4, 1)                                 # [N,P+1,4,1]
         frames = world.index_select(1, self.pair_joints)[:, :, :3]                       # [N,P+1,3,4]
-        points = torch.cat([(frames * coef).sum(-1), world[:, :, :3, 3]], dim=1)          # [N,P+1+J,3]
+        points = torch.cat([(frames @ coef)[..., 0], world[:, :, :3, 3]], dim=1)          # [N,P+1+J,3]
         return points.index_select(1, self.slots).view(n, *self._slots_shape, 3).sum(2)
