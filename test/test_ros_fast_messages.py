@@ -169,3 +169,16 @@ def test_smpl_body_array_equals_the_checked_reference():
     assert deserialize_message(serialize_message(msg), SmplBodyArray) == ref
     msg.frames_skipped, msg.latency = 5, 0.25                       # what the node sets before publishing
     assert deserialize_message(serialize_message(msg), SmplBodyArray).frames_skipped == 5
+
+
+@pytest.mark.parametrize("joint_frames,head_frame", [(True, True), (False, False), (True, False)])
+def test_root_poses_read_from_the_tf_frames_equal_their_own(joint_frames, head_frame):
+    from pare_ros.ros.body_messages import body_columns
+
+    bodies = [make_fake_body(seed) for seed in range(3)]
+    tf = tf_frames.bodies_transforms(bodies, ["a", "b", "c"], header(), joint_frames=joint_frames,
+                                     head_frame=head_frame)
+    roots = tf_frames.body_roots(tf, 3)
+    np.testing.assert_array_equal(roots, body_columns(bodies).root)
+    assert [t.child_frame_id for t in tf.to_msgs()[::len(tf) // 3]] == ["body_a", "body_b", "body_c"]
+    assert tf_frames.body_roots(tf_frames.bodies_transforms([], [], header()), 0) is None

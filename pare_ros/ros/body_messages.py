@@ -167,9 +167,11 @@ def body_columns(bodies: Sequence, track_views: Optional[Sequence] = None,
                  publish_rotmats: bool = False, publish_vertices: bool = False,
                  image_size: Optional[Tuple[int, int]] = None,
                  velocities: Optional[Sequence] = None, velocity_frame: str = "",
-                 joint_confidences: Optional[Sequence] = None) -> BodyColumns:
+                 joint_confidences: Optional[Sequence] = None, roots: Optional[np.ndarray] = None) -> BodyColumns:
     """The SmplBody fields of all people of a frame at once: one array conversion per field,
-    root poses and joint confidences in one NumPy pass. Args: see :func:`smpl_body_msgs`."""
+    root poses and joint confidences in one NumPy pass. Args: see :func:`smpl_body_msgs`;
+    ``roots``: [P,7] root poses already computed with the TF frames
+    (:func:`.tf_frames.body_roots`), else computed here."""
     p = len(bodies)
     views = [None] * p if track_views is None else list(track_views)
     velocities = [None] * p if velocities is None else list(velocities)
@@ -196,10 +198,10 @@ def body_columns(bodies: Sequence, track_views: Optional[Sequence] = None,
     scalars = np.array([[float(v.age) if t else 0.0 for v, t in zip(views, tracked)],
                         [float(v.time_since_update) if t else 0.0 for v, t in zip(views, tracked)],
                         scores, [b.truncation for b in bodies]], dtype=np.float32).T
-    # Root pose of body_<id> (REP-155): origin mid-hips, orientation R_root · M.
-    rotmats0 = np.array([np.asarray(b.rotmats)[0] for b in bodies], dtype=np.float64)
-    root = np.concatenate((0.5 * (joints3d[:, LEFT_HIP] + joints3d[:, RIGHT_HIP]),
-                           quaternions_xyzw(rotmats0 @ REP_TO_SMPL)), axis=1)
+    if roots is None:       # root pose of body_<id> (REP-155): origin mid-hips, orientation R_root · M
+        rotmats0 = np.array([np.asarray(b.rotmats)[0] for b in bodies], dtype=np.float64)
+        roots = np.concatenate((0.5 * (joints3d[:, LEFT_HIP] + joints3d[:, RIGHT_HIP]),
+                                quaternions_xyzw(rotmats0 @ REP_TO_SMPL)), axis=1)
     has_velocity = [v is not None for v in velocities]
     velocity = np.array([np.asarray(v, dtype=np.float64).reshape(3) if h else (0.0, 0.0, 0.0)
                          for v, h in zip(velocities, has_velocity)])
@@ -209,7 +211,7 @@ def body_columns(bodies: Sequence, track_views: Optional[Sequence] = None,
         body_id=[str(v.body_id) if t else "" for v, t in zip(views, tracked)],
         track_id=[int(v.track_id) & 0xFFFFFFFF if t else 0 for v, t in zip(views, tracked)],
         tracking_state=[int(v.state) if t else TRACK_CONFIRMED for v, t in zip(views, tracked)],
-        root=root, root_velocity=velocity, velocity_valid=[h and f for h, f in zip(has_velocity, finite)],
+        root=np.asarray(roots, dtype=np.float64).reshape(p, 7), root_velocity=velocity, velocity_valid=[h and f for h, f in zip(has_velocity, finite)],
         velocity_frame=[str(velocity_frame) if h else "" for h in has_velocity],
         rotmats=_checked(bodies, "rotmats", (24, 3, 3)) if publish_rotmats else None,
         vertices=_checked(bodies, "vertices", (6890, 3)) if publish_vertices else None)

@@ -29,7 +29,7 @@ from .camera_info import (CameraInfoError, check_image_size, distortion_warning,
 from .image_conversion import (DEFAULT_LIMITS, ImageLimits, compressed_msg_to_rgb, image_msg_to_rgb,
                                rgb_to_image_msg)
 from .markers import body_marker_bundle, delete_markers, MarkerBundle
-from .tf_frames import bodies_transforms
+from .tf_frames import bodies_transforms, body_roots
 from .tf_message import TransformBundle
 
 
@@ -353,21 +353,20 @@ class FrameProcessor:
         timings["smooth"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        columns = body_columns([body for _, body in people], [view for view, _ in people],
-                               publish_rotmats=s.publish_rotmats, publish_vertices=s.publish_vertices,
-                               image_size=(width, height),
+        bodies = [body for _, body in people]
+        transforms = (bodies_transforms(bodies, [view.body_id for view, _ in people], header, prefix=s.tf_prefix,
+                                        parents=self.parents, joint_frames=s.joint_frames)
+                      if s.publish_tf else TransformBundle())
+        columns = body_columns(bodies, [view for view, _ in people], publish_rotmats=s.publish_rotmats,
+                               publish_vertices=s.publish_vertices, image_size=(width, height),
                                velocities=[self._velocity.get(view.track_id) for view, _ in people],
-                               velocity_frame=smooth_frame)
+                               velocity_frame=smooth_frame, roots=body_roots(transforms, len(people)))
         array = SmplBodyArrayBundle(header, columns, (width, height), intrinsics, self.smpl_model, self.estimator_name)
-        outputs = FrameOutputs(array, people=len(people), tracks_removed=removed, warnings=warnings)
+        outputs = FrameOutputs(array, transforms, people=len(people), tracks_removed=removed, warnings=warnings)
         self._velocity_cov = {tid: c for tid, c in self._velocity_cov.items() if self._velocity.get(tid) is not None}
         outputs.planner = planner_frame(people, self._velocity, stamp, header.frame_id, (width, height),
                                         world_transform, world_frame, world_fallback, planner_offsets,
                                         velocity_covs=self._velocity_cov)
-        if s.publish_tf:
-            outputs.transforms = bodies_transforms([body for _, body in people], [view.body_id for view, _ in people],
-                                                   header, prefix=s.tf_prefix, parents=self.parents,
-                                                   joint_frames=s.joint_frames)
         if s.publish_markers and want_markers:
             bundle = MarkerBundle()
             for tid in removed + hidden:

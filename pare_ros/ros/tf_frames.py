@@ -15,7 +15,7 @@ frame, at once with NumPy (this runs every frame).
 from __future__ import annotations
 
 import functools
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -159,10 +159,11 @@ def bodies_transforms(bodies: Sequence, body_ids: Sequence[str], header, prefix:
     sec, nanosec = int(header.stamp.sec), int(header.stamp.nanosec)
     if not len(bodies):
         return TransformBundle(sec, nanosec)
-    rotmats = np.stack([np.asarray(b.rotmats, dtype=np.float64) for b in bodies])       # [P,24,3,3]
-    rest = np.stack([np.asarray(b.rest_joints, dtype=np.float64) for b in bodies])      # [P,24,3]
-    transl = np.stack([np.asarray(b.transl, dtype=np.float64).reshape(3) for b in bodies])
-    joints = np.stack([np.asarray(b.joints3d, dtype=np.float64) for b in bodies])       # [P,24,3]
+    p = len(bodies)
+    rotmats = np.array([b.rotmats for b in bodies], dtype=np.float64)                    # [P,24,3,3]
+    rest = np.array([b.rest_joints for b in bodies], dtype=np.float64)                   # [P,24,3]
+    transl = np.array([b.transl for b in bodies], dtype=np.float64).reshape(p, 3)
+    joints = np.array([b.joints3d for b in bodies], dtype=np.float64)                    # [P,24,3]
     n_joints = rotmats.shape[1]
     parent_key = tuple(int(p) for p in parents)
     if len(parents) != n_joints or len(joint_names) != n_joints:
@@ -185,8 +186,8 @@ def bodies_transforms(bodies: Sequence, body_ids: Sequence[str], header, prefix:
         trans.append(rest[:, idx] - rest[:, par])                      # rest-pose bone offsets
     rot_all = np.concatenate(rots, axis=1)                             # [P,T,3,3]
     trans_all = np.concatenate(trans, axis=1)                          # [P,T,3]
-    finite = np.isfinite(rot_all).all(axis=(1, 2, 3)) & np.isfinite(trans_all).all(axis=(1, 2))
-    if not finite.all():
+    if not (np.isfinite(rot_all).all() and np.isfinite(trans_all).all()):
+        finite = np.isfinite(rot_all).all(axis=(1, 2, 3)) & np.isfinite(trans_all).all(axis=(1, 2))
         raise ValueError(f"body {body_ids[int(np.argmin(finite))]}: non-finite pose, no transforms")
     cam_frame = header.frame_id.lstrip("/")
     trees = [_body_tree(cam_frame, str(body_id), prefix, tuple(joint_names), parent_key, bool(joint_frames),
@@ -195,3 +196,13 @@ def bodies_transforms(bodies: Sequence, body_ids: Sequence[str], header, prefix:
     return TransformBundle(sec, nanosec, [f for tree in trees for f in tree[0]],
                            [f for tree in trees for f in tree[1]],
                            trans_all.reshape(n, 3), quaternions_xyzw(rot_all.reshape(n, 3, 3)))
+
+
+def body_roots(transforms: TransformBundle, people: int) -> Optional[np.ndarray]:
+    """[P,7] poses of the ``body_<id>`` frames (position, quaternion x, y, z, w) in the camera
+    frame, read from :func:`bodies_transforms`' output for ``people`` bodies (each body's first
+    transform, the same numbers SmplBody.root carries); None when there are none to read."""
+    if people == 0 or len(transforms) == 0:
+        return None
+    step = len(transforms) // people
+    return np.concatenate((transforms.translations[::step], transforms.quaternions[::step]), axis=1)
