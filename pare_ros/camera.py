@@ -182,7 +182,7 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
             refine the translation on (PARE's 2D-supervised joints, ``joints49[:, 25:]``); None:
             no refinement.
         iterations: reweighting passes of the refinement.
-        match_iterations: Newton steps of the self-consistency step (0: skip it), see
+        match_iterations: at most this many Newton steps of the self-consistency step (0: skip it), see
             :func:`_match_crop_camera`.
     Returns:
         :class:`CameraPlacement` (dtype and device of ``cam``; ``rest_root`` as given).
@@ -297,12 +297,14 @@ def _fit_crop_camera(points_xy: np.ndarray, points_z: np.ndarray, crop_xy: np.nd
 # Forward-difference offsets of T for the match's Jacobian: the base point and one per axis.
 _FD_EPS = 1e-5
 _FD_OFFSETS = np.concatenate((np.zeros((1, 1, 3)), _FD_EPS * np.eye(3)[:, None]))   # [4,1,3]
+# A Newton step below this (m) for everyone ends the match early.
+_CONVERGED = 1e-4
 
 
 def _match_crop_camera(points, turned, cam, centres, sides, intrinsics, transl, iterations):
     """Translation [N,3] for which PARE's own camera, fitted to the real projection of the body,
-    is the camera PARE predicted (Newton on T, forward-difference Jacobian). ``points``,
-    ``turned``: [N,3,K] as in :func:`_refine_translation`.
+    is the camera PARE predicted (at most ``iterations`` Newton steps on T, forward-difference
+    Jacobian). ``points``, ``turned``: [N,3,K] as in :func:`_refine_translation`.
 
     PARE was trained to output the crop camera that best explains the keypoints it sees, and
     the real crop shows the body through the real perspective camera (stretched off the axis,
@@ -331,4 +333,7 @@ def _match_crop_camera(points, turned, cam, centres, sides, intrinsics, transl, 
         ok = np.isfinite(new).all(-1) & (new[:, 2] + nearest > 1e-2) & \
             ((step * step).sum(-1) < 0.25 * np.maximum(transl[:, 2] ** 2, 0.01))   # |step| < max(|Tz|, 0.1)/2
         transl = np.where(ok[:, None], new, transl)
+        # Converged: Newton's next step would be ~|step|² (< 1e-8 m here), far below 1e-6 m.
+        if (step * step).sum(-1).max() < _CONVERGED ** 2:
+            break
     return transl
