@@ -45,29 +45,17 @@ def quaternions_xyzw(rotmats: np.ndarray) -> np.ndarray:
     return q.reshape(*m.shape[:-2], 4)
 
 
-def global_rotation(rotmats: np.ndarray, joint: int, parents: Sequence[int] = SMPL_PARENTS) -> np.ndarray:
-    """Rotation of SMPL joint ``joint`` in the camera frame: product of the local rotations
-    along its chain, root first. rotmats: (24,3,3) → (3,3)."""
-    chain = []
-    j = joint
-    while j >= 0:
-        chain.append(j)
-        j = parents[j]
-    out = np.eye(3)
-    for j in reversed(chain):
-        out = out @ rotmats[j]
-    return out
-
-
 def global_rotations(rotmats: np.ndarray, joint: int, parents: Sequence[int] = SMPL_PARENTS) -> np.ndarray:
-    """:func:`global_rotation` for P bodies at once: rotmats (P,24,3,3) → (P,3,3)."""
+    """Rotations of SMPL joint ``joint`` in the camera frame for P bodies: the product of the
+    local rotations along its chain, root first. rotmats (P,24,3,3) → (P,3,3)."""
     chain = []
     j = joint
     while j >= 0:
         chain.append(j)
         j = parents[j]
-    out = np.broadcast_to(np.eye(3), rotmats.shape[:1] + (3, 3))
-    for j in reversed(chain):
+    chain.reverse()
+    out = rotmats[:, chain[0]]
+    for j in chain[1:]:
         out = out @ rotmats[:, j]
     return out
 
@@ -165,7 +153,7 @@ def bodies_transforms(bodies: Sequence, body_ids: Sequence[str], header, prefix:
     transl = np.array([b.transl for b in bodies], dtype=np.float64).reshape(p, 3)
     joints = np.array([b.joints3d for b in bodies], dtype=np.float64)                    # [P,24,3]
     n_joints = rotmats.shape[1]
-    parent_key = tuple(int(p) for p in parents)
+    parent_key = tuple(parents.tolist() if hasattr(parents, "tolist") else parents)   # hashable, for the caches
     if len(parents) != n_joints or len(joint_names) != n_joints:
         raise ValueError(f"{n_joints} joints but {len(parents)} parents, {len(joint_names)} names")
     body_rot = rotmats[:, 0] @ REP_TO_SMPL                                               # [P,3,3]

@@ -89,8 +89,7 @@ class TransformBundle(Sequence):
         template, stamp_index, value_index = _layout(self.parents, self.children)
         buf = template.copy()
         if len(self):
-            stamp = np.frombuffer(struct.pack("<iI", self.sec, self.nanosec), dtype=np.uint8)
-            buf[stamp_index] = np.tile(stamp, len(self))
+            buf[stamp_index] = np.frombuffer(struct.pack("<iI", self.sec, self.nanosec) * len(self), dtype=np.uint8)
             values = np.concatenate((self.translations, self.quaternions), axis=1).astype("<f8")
             buf[value_index] = values.view(np.uint8).reshape(-1)
         return buf.tobytes()
