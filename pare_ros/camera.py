@@ -329,8 +329,9 @@ def _match_crop_camera(points, turned, cam, centres, sides, intrinsics, transl, 
         jac = ((res[1:] - res[0]) / _FD_EPS).transpose(1, 2, 0)                 # [N,3,3]
         step = _solve(jac, res[0])
         new = transl - step
-        # Accept finite steps that keep the body in front and do not jump (untrained weights).
-        ok = np.isfinite(new).all(-1) & (new[:, 2] + nearest > 1e-2) & \
+        # Accept steps that keep the body in front and do not jump (untrained weights): a
+        # non-finite step fails the second test, as a NaN/inf translation does.
+        ok = (new[:, 2] + nearest > 1e-2) & \
             ((step * step).sum(-1) < 0.25 * np.maximum(transl[:, 2] ** 2, 0.01))   # |step| < max(|Tz|, 0.1)/2
         transl = np.where(ok[:, None], new, transl)
         # Converged: Newton's next step would be ~|step|² (< 1e-8 m here), far below 1e-6 m.
