@@ -18,7 +18,10 @@ the optical axis of a camera looking through the crop centre — and a weak-pers
    makes the corrected 3D keypoints project, with the real intrinsics, onto PARE's own 2D
    keypoints (a 3-unknown weighted linear least-squares problem per person, two reweighting
    passes), then the translation for which PARE's camera model, fitted to the real image of the
-   body, returns PARE's own (s, tx, ty) (three Newton steps on three equations).
+   body, returns PARE's own (s, tx, ty) (up to three Newton steps on three equations).
+
+All of it runs in float64 NumPy on the host (a dozen 3×3 solves and a few hundred tiny array
+operations for a handful of people: far cheaper there than as Torch ops or GPU launches).
 
 :func:`crop_cam_to_translation` is the former pass-through conversion (orientation unchanged,
 depth from the mean focal length), kept for comparison (scripts/geometry_sweep.py).
@@ -169,10 +172,9 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
                    iterations: int = 2, match_iterations: int = 3) -> CameraPlacement:
     """PARE's crop-frame root rotation and weak-perspective camera → camera-frame placement.
 
-    Computed in float64 NumPy on the host: for a handful of people it is a dozen 3×3 solves and
-    a few hundred tiny array operations, which cost far less there than as Torch ops or GPU
-    launches. Pass host tensors (the estimator copies its inputs over once, with everything else
-    it needs on the host); device tensors are copied one by one.
+    Computed in float64 NumPy on the host (module docstring). Pass host tensors (the estimator
+    copies its inputs over once, with everything else it needs on the host); device tensors are
+    copied one by one.
 
     Args:
         root_rotmats: [N,3,3] PARE's global orientation (crop frame).
@@ -182,8 +184,8 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
             refine the translation on (PARE's 2D-supervised joints, ``joints49[:, 25:]``); None:
             no refinement.
         iterations: reweighting passes of the refinement.
-        match_iterations: at most this many Newton steps of the self-consistency step (0: skip it), see
-            :func:`_match_crop_camera`.
+        match_iterations: at most this many Newton steps of the self-consistency step (0: skip
+            it), see :func:`_match_crop_camera`.
     Returns:
         :class:`CameraPlacement` (dtype and device of ``cam``; ``rest_root`` as given).
     """
@@ -219,8 +221,8 @@ def _host64(x) -> np.ndarray:
 
 
 def _solve(m: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Batched solve of m [N,3,3] · x = b [N,3] → x [N,3]; NaN for a singular m (so that callers,
-    which keep only finite results, leave that person as it was)."""
+    """Batched solve of m [N,3,3] · x = b [N,3] → x [N,3]; NaN for a singular m (which callers
+    reject, leaving that person as it was)."""
     try:
         return np.linalg.solve(m, b[..., None])[..., 0]
     except np.linalg.LinAlgError:                # rare (degenerate inputs): find which one(s)
