@@ -137,10 +137,10 @@ def planner_frame(people, velocities, stamp: float, camera_frame: str, image_siz
     coasting = np.array([state == 2 for state in states])
     reliability = np.where(coasting, 0.0, np.clip(scores * vis.mean(axis=1), 0.0, 1.0)).tolist()
     kp = np.array([body.keypoints2d for body in bodies], dtype=np.float64).reshape(len(bodies), -1, 2)
-    inside = (kp[..., 0] >= 0) & (kp[..., 0] < w) & (kp[..., 1] >= 0) & (kp[..., 1] < h)
+    inside = ((kp >= 0) & (kp < np.array([w, h], dtype=np.float64))).all(axis=2)              # [P,K]
     conf = np.where(inside & ~coasting[:, None], scores[:, None], 0.0)                          # [P,K]
     boxes = np.array([view.box for view in views], dtype=np.float64).reshape(len(views), 4)
-    positions = t.apply(roots_cam)
+    positions = roots_cam if transform is None else t.apply(roots_cam)
     covs = velocity_covs or {}
     for i, (view, body) in enumerate(people):
         vel = velocities.get(view.track_id)

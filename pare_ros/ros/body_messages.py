@@ -118,18 +118,17 @@ def _stack(bodies: Sequence, name: str, size: int, dtype=np.float32) -> np.ndarr
     return _rows([getattr(b, name) for b in bodies], name, size, dtype)
 
 
-def _joint_confidences(bodies, joints3d: np.ndarray, track_views, image_size, given) -> np.ndarray:
-    """[P,24] float32: :func:`default_joint_confidence` of every body at once, rows of
-    ``given`` (a sequence with (24,) or None per body) replacing it where not None."""
+def _joint_confidences(bodies, joints3d: np.ndarray, joints2d: np.ndarray, visibility: np.ndarray, track_views,
+                       image_size, given) -> np.ndarray:
+    """[P,24] float32: :func:`default_joint_confidence` of every body at once (joints3d
+    [P,24,3], joints2d [P,24,2], visibility [P,24], float64), rows of ``given`` (a sequence
+    with (24,) or None per body) replacing it where not None."""
     confidence = np.array([b.score if getattr(v, "confidence", None) is None else v.confidence
                            for b, v in zip(bodies, track_views)], dtype=np.float64)
-    joints2d = _stack(bodies, "joints2d", 48, np.float64).reshape(-1, 24, 2)
     inside = joints3d[:, :, 2] > 0
     if image_size is not None:
-        width, height = image_size
-        inside &= ((joints2d[..., 0] >= 0) & (joints2d[..., 0] < width)
-                   & (joints2d[..., 1] >= 0) & (joints2d[..., 1] < height))
-    out = confidence[:, None] * _stack(bodies, "part_visibility", 24, np.float64) * inside
+        inside &= ((joints2d >= 0) & (joints2d < np.array(image_size, dtype=np.float64))).all(axis=2)
+    out = confidence[:, None] * visibility * inside
     for i, row in enumerate(given):
         if row is not None:
             out[i] = _rows([row], "joint_confidence", 24, np.float64)[0]
@@ -181,17 +180,20 @@ def body_columns(bodies: Sequence, track_views: Optional[Sequence] = None,
                            np.zeros((0, 216), np.float32) if publish_rotmats else None,
                            np.zeros((0, 20670), np.float32) if publish_vertices else None)
     joints3d = _stack(bodies, "joints3d", 72, np.float64).reshape(p, 24, 3)
+    joints2d = _stack(bodies, "joints2d", 48, np.float64)          # float64 for the inside test
+    visibility = _stack(bodies, "part_visibility", 24, np.float64)
     axis_angle = _stack(bodies, "axis_angle", 72)
     arrays = {
         "bbox": _stack(bodies, "box", 4),
         "crop": _rows([(b.crop.cx, b.crop.cy, b.crop.side) if hasattr(b.crop, "cx") else b.crop
                        for b in bodies], "crop", 3),
-        "joints_2d": _stack(bodies, "joints2d", 48), "betas": _stack(bodies, "betas", 10),
+        "joints_2d": joints2d.astype(np.float32), "betas": _stack(bodies, "betas", 10),
         "global_orient": axis_angle[:, :3], "body_pose": axis_angle[:, 3:], "transl": _stack(bodies, "transl", 3),
         "cam_crop": _stack(bodies, "cam_crop", 3), "joints_3d": joints3d.reshape(p, 72).astype(np.float32),
-        "part_visibility": _stack(bodies, "part_visibility", 24),
-        "joint_confidence": _joint_confidences(bodies, joints3d, views, image_size,
-                                               [None] * p if joint_confidences is None else joint_confidences),
+        "part_visibility": visibility.astype(np.float32),
+        "joint_confidence": _joint_confidences(bodies, joints3d, joints2d.reshape(p, 24, 2), visibility, views,
+                                               image_size, [None] * p if joint_confidences is None
+                                               else joint_confidences),
     }
     tracked = [v is not None for v in views]
     scores = [b.score if v is None or getattr(v, "score", None) is None else v.score for b, v in zip(bodies, views)]
