@@ -231,6 +231,11 @@ def _solve(m: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.concatenate([_solve(m[i:i + 1], b[i:i + 1]) for i in range(len(m))])
 
 
+# The normal equations of the refinement from its per-iteration sums (S, Su, Sv, Sd, Sbu, Sbv,
+# Sdb): entry = coefficient · sums[column], row-major AᵀA then Aᵀb (see _refine_translation).
+_NORMAL_COLUMNS = np.array([0, 0, 1, 0, 0, 2, 1, 2, 3, 4, 5, 6])
+
+
 def _refine_translation(points, turned, cam, centres, sides, intrinsics, transl, iterations):
     """Translation [N,3] whose real-camera projection of the ray-turned keypoints ``turned``
     [N,3,K] best matches PARE's own 2D keypoints (of the crop-frame ``points`` [N,3,K]).
@@ -240,36 +245,29 @@ def _refine_translation(points, turned, cam, centres, sides, intrinsics, transl,
     estimate makes the residual a pixel error (Gauss-Newton on the reprojection error). A tiny
     pull towards the previous estimate keeps the 3×3 system regular for degenerate inputs.
 
-    The normal equations, with rows (fx, 0, −du) and (0, fy, −dv) and right-hand sides
-    b = (du·Z − fx·X, dv·Z − fy·Y), only couple Tx and Ty through Tz:
-    [[fx²·S, 0, −fx·Su], [0, fy²·S, −fy·Sv], [−fx·Su, −fy·Sv, Sd]] with S = Σw², Su = Σw²du, …,
-    so they are solved by eliminating Tx, Ty (Gaussian elimination on a positive definite matrix).
+    With rows (fx, 0, −du), (0, fy, −dv) and right-hand sides b = (du·Z − fx·X, dv·Z − fy·Y), the
+    normal equations are AᵀA = [[fx²·S, 0, −fx·Su], [0, fy²·S, −fy·Sv], [−fx·Su, −fy·Sv, Sd]],
+    Aᵀb = (fx·Sbu, fy·Sbv, −Sdb) with S = Σw², Su = Σw²·du, Sd = Σw²·(du² + dv²), Sbu = Σw²·b_u,
+    Sdb = Σw²·(du·b_u + dv·b_v), …: seven weighted sums over the keypoints per iteration.
     """
-    f = np.array((intrinsics.fx, intrinsics.fy))
+    fx, fy = intrinsics.fx, intrinsics.fy
     crop_xy = pare_crop_projection(points.transpose(0, 2, 1), cam).transpose(0, 2, 1)     # [N,2,K]
     d = centres[..., None] - ((intrinsics.cx,), (intrinsics.cy,)) + sides[:, None, None] / 2 * crop_xy
     z = turned[:, 2:]                                                           # [N,1,K]
-    b = d * z - f[:, None] * turned[:, :2]                                      # [N,2,K]
-    # Per keypoint (1, du, dv, du² + dv², b_u, b_v, du·b_u + dv·b_v): an iteration's sums are one
-    # weighted sum over the keypoints.
+    b = d * z - ((fx,), (fy,)) * turned[:, :2]                                  # [N,2,K]
     terms = np.concatenate((np.ones_like(z), d, (d * d).sum(1, keepdims=True), b,
                             (d * b).sum(1, keepdims=True)), axis=1)            # [N,7,K]
+    coefficients = np.array([fx * fx, 0, -fx, 0, fy * fy, -fy, -fx, -fy, 1, fx, fy, -1])
+    eye = np.eye(3)
     nearest = z[:, 0].min(-1)
     for _ in range(iterations):
         w2 = 1.0 / np.maximum(z + transl[:, 2:, None], 1e-3) ** 2                # [N,1,K]
-        sums = (terms * w2).sum(-1)                                             # [N,7]
-        s, sd = sums[:, :1], sums[:, 3]
-        ridge = 1e-9 * np.maximum(s[:, 0] * (f * f).sum() + sd, 1e-12)          # 1e-9 · trace
-        diag = f * f * s + ridge[:, None]                                       # [N,2] (A_xx, A_yy)
-        off = -f * sums[:, 1:3]                                                 # [N,2] (A_xz, A_yz)
-        rhs_xy = f * sums[:, 4:6] + ridge[:, None] * transl[:, :2]
-        rhs_z = ridge * transl[:, 2] - sums[:, 6]
-        tz = (rhs_z - (off * rhs_xy / diag).sum(-1)) / (sd + ridge - (off * off / diag).sum(-1))
-        new = np.empty_like(transl)
-        new[:, :2] = (rhs_xy - off * tz[:, None]) / diag
-        new[:, 2] = tz
+        normal = (terms * w2).sum(-1)[:, _NORMAL_COLUMNS] * coefficients        # [N,12]
+        ridge = 1e-9 * np.maximum(normal[:, [0, 4, 8]].sum(-1), 1e-12)          # 1e-9 · trace
+        new = _solve(normal[:, :9].reshape(-1, 3, 3) + ridge[:, None, None] * eye,
+                     normal[:, 9:] + ridge[:, None] * transl)
         # Keep the body in front of the camera whatever the inputs (untrained weights).
-        ok = np.isfinite(new).all(-1) & (tz + nearest > 1e-2)
+        ok = np.isfinite(new).all(-1) & (new[:, 2] + nearest > 1e-2)
         transl = np.where(ok[:, None], new, transl)
     return transl
 
