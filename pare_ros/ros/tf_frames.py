@@ -18,7 +18,6 @@ import functools
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from ..constants import SMPL_JOINT_NAMES, SMPL_PARENTS
 from .tf_message import TransformBundle
@@ -31,16 +30,48 @@ REP_TO_SMPL = np.array([[0.0, 1.0, 0.0],
 LEFT_HIP, RIGHT_HIP, HEAD = 1, 2, 15
 
 
+def _quaternion_map() -> Tuple[np.ndarray, np.ndarray]:
+    """(W [9,20], b [20]): ``m.reshape(9) @ W + b`` gives the four unnormalised quaternion
+    candidates of a rotation matrix m (x, y, z, w each; the largest-diagonal branches of
+    Shepperd's method, as SciPy's from_matrix) followed by the branch scores (m00, m11, m22,
+    trace)."""
+    w, b = np.zeros((9, 20)), np.zeros(20)
+    e = lambda r, c: 3 * r + c                                          # noqa: E731
+    candidates = [   # (column, constant, [(row, col, coefficient)])
+        (0, 1, [(0, 0, 1), (1, 1, -1), (2, 2, -1)]), (1, 0, [(1, 0, 1), (0, 1, 1)]),
+        (2, 0, [(2, 0, 1), (0, 2, 1)]), (3, 0, [(2, 1, 1), (1, 2, -1)]),
+        (4, 0, [(0, 1, 1), (1, 0, 1)]), (5, 1, [(0, 0, -1), (1, 1, 1), (2, 2, -1)]),
+        (6, 0, [(2, 1, 1), (1, 2, 1)]), (7, 0, [(0, 2, 1), (2, 0, -1)]),
+        (8, 0, [(0, 2, 1), (2, 0, 1)]), (9, 0, [(1, 2, 1), (2, 1, 1)]),
+        (10, 1, [(0, 0, -1), (1, 1, -1), (2, 2, 1)]), (11, 0, [(1, 0, 1), (0, 1, -1)]),
+        (12, 0, [(2, 1, 1), (1, 2, -1)]), (13, 0, [(0, 2, 1), (2, 0, -1)]),
+        (14, 0, [(1, 0, 1), (0, 1, -1)]), (15, 1, [(0, 0, 1), (1, 1, 1), (2, 2, 1)]),
+        (16, 0, [(0, 0, 1)]), (17, 0, [(1, 1, 1)]), (18, 0, [(2, 2, 1)]), (19, 0, [(0, 0, 1), (1, 1, 1), (2, 2, 1)]),
+    ]
+    for column, constant, terms in candidates:
+        b[column] = constant
+        for r, c, coefficient in terms:
+            w[e(r, c), column] = coefficient
+    return w, b
+
+
+_QUAT_W, _QUAT_B = _quaternion_map()
+
+
 def quaternions_xyzw(rotmats: np.ndarray) -> np.ndarray:
     """Rotation matrices [..., 3, 3] → unit quaternions [..., 4] (x, y, z, w), w ≥ 0.
 
-    SciPy's ``Rotation`` (stable near 180°; equals :func:`pare_ros.geometry.rotmat_to_quaternion`
-    to 1e-12) rather than Torch, whose per-call overhead dominates for 26 small matrices.
+    Shepperd's method (the branch of the largest of trace, m00, m11, m22: stable near 180°),
+    as SciPy's ``Rotation.from_matrix(assume_valid=True)`` (equal to 3e-16), written as one
+    matrix product for all matrices: SciPy's per-call overhead is larger than the maths for
+    the 26 matrices of a person.
     """
     m = np.asarray(rotmats, dtype=np.float64)
-    # assume_valid: the inputs are rotations (to float32 rounding), so SciPy's SVD
-    # re-orthogonalisation only moves the result by ~3e-8 and costs 25× the conversion.
-    q = Rotation.from_matrix(m.reshape(-1, 3, 3), assume_valid=True).as_quat()
+    flat = m.reshape(-1, 9)
+    out = flat @ _QUAT_W + _QUAT_B                                       # [N, 20]
+    branch = out[:, 16:].argmax(axis=1)
+    q = np.take_along_axis(out[:, :16].reshape(-1, 4, 4), branch[:, None, None], axis=1)[:, 0]
+    q /= np.sqrt(np.einsum("ij,ij->i", q, q))[:, None]
     q = np.where(q[:, 3:4] < 0, -q, q)
     return q.reshape(*m.shape[:-2], 4)
 
