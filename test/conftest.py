@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: the reference parity fixture and checkpoint writers."""
+"""Shared pytest fixtures: the reference parity fixture, checkpoint writers and the synthetic SMPL model."""
 from __future__ import annotations
 
 import os
@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from pare_ros.body_model import BodyModel
+from pare_ros.body_model.synthetic import write_synthetic_model_dir
 from pare_ros.ros.dds_profile import use_large_image_profile
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,3 +124,11 @@ def write_mmhuman3d_pth(state_dict, path: Path) -> Path:
     }
     torch.save(ckpt, path)
     return path
+
+
+@pytest.fixture(scope="module")
+def body_model(tmp_path_factory):
+    """The neutral synthetic SMPL model (the real one is licensed and absent in CI), one per module."""
+    root = tmp_path_factory.mktemp("synthetic_smpl")
+    write_synthetic_model_dir(root, genders=("neutral",))
+    return BodyModel.from_dir(root, gender="neutral")

@@ -26,8 +26,6 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from pare_ros.body_model import BodyModel
-from pare_ros.body_model.synthetic import write_synthetic_model_dir
 from pare_ros.camera import CameraPlacement, Intrinsics, crop_cam_to_translation
 from pare_ros.detection.base import Detections
 from pare_ros.estimator import BodyEstimator
@@ -58,13 +56,6 @@ def one_thread():
 
 def _print(*args):
     print("[e2e]", *args)
-
-
-@pytest.fixture(scope="module")
-def body_model(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synthetic_smpl")
-    write_synthetic_model_dir(root, genders=("neutral",))
-    return BodyModel.from_dir(root, gender="neutral")
 
 
 # ------------------------------------------------------------------------------ the stand-ins

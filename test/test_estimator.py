@@ -8,24 +8,14 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from pare_ros.body_model import BodyModel
-from pare_ros.body_model.synthetic import write_synthetic_model_dir
 from pare_ros.camera import Intrinsics
 from pare_ros.estimator import BodyEstimator, rebuild_bodies
-from pare_ros.geometry import rot6d_to_rotmat
 from pare_ros.network import PARE
 from pare_ros.scenes.bodies import bodies_in_camera, person_off_axis
 from pare_ros.scenes.metrics import estimate_errors
 from pare_ros.scenes.perfect_pare import PerfectPare
 from pare_ros.scenes.types import SceneCamera
 from pare_ros.visibility import part_visibility
-
-
-@pytest.fixture(scope="module")
-def body_model(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synthetic_smpl")
-    write_synthetic_model_dir(root, genders=("neutral",))
-    return BodyModel.from_dir(root, gender="neutral")
 
 
 class FixedBackend:

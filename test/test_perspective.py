@@ -10,8 +10,6 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from pare_ros.body_model import BodyModel
-from pare_ros.body_model.synthetic import write_synthetic_model_dir
 from pare_ros.camera import Intrinsics, crop_cam_to_translation, crop_to_camera, ray_rotation
 from pare_ros.estimator import BodyEstimator
 from pare_ros.scenes.bodies import bodies_in_camera, person_off_axis
@@ -22,13 +20,6 @@ from pare_ros.scenes.types import SceneCamera
 # The camera, and one with an off-centre principal point and fx ≠ fy.
 CAMERAS = [SceneCamera(Intrinsics(640.0, 640.0, 650.0, 350.0), 1280, 720),
            SceneCamera(Intrinsics(700.0, 655.0, 410.0, 300.0), 960, 640)]
-
-
-@pytest.fixture(scope="module")
-def body_model(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synthetic_smpl")
-    write_synthetic_model_dir(root, genders=("neutral",))
-    return BodyModel.from_dir(root, gender="neutral")
 
 
 def _scene(body_model, camera, angles, distance, directions=(0, 135, 270), yaws=(0, -50), seed=0):

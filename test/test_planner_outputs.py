@@ -16,8 +16,6 @@ pytest.importorskip("rclpy")
 pytest.importorskip("pare_ros.msg", reason="pare_ros messages not built (run scripts/bootstrap.sh)")
 
 from planner_stand_in import BoxDetector, BoxEstimator, level_camera_pose, person_box, render  # noqa: E402
-from pare_ros.body_model import BodyModel  # noqa: E402
-from pare_ros.body_model.synthetic import write_synthetic_model_dir  # noqa: E402
 from pare_ros.camera import Intrinsics  # noqa: E402
 from pare_ros.tf_tree import RigidTransform  # noqa: E402
 from pare_ros.world_frame import estimate_in_frame  # noqa: E402
@@ -25,13 +23,6 @@ from pare_ros.world_frame import estimate_in_frame  # noqa: E402
 W, H = 640, 480
 K = Intrinsics(520.0, 520.0, 320.0, 240.0)
 FRAME = "camera_optical"
-
-
-@pytest.fixture(scope="module")
-def body_model(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synthetic_smpl")
-    write_synthetic_model_dir(root, genders=("neutral",))
-    return BodyModel.from_dir(root, gender="neutral")
 
 
 def robot_pose(t: float, still: bool = False):

@@ -11,21 +11,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from planner_stand_in import BoxDetector, BoxEstimator, person_box, render  # noqa: E402
-from pare_ros.body_model import BodyModel  # noqa: E402
-from pare_ros.body_model.synthetic import write_synthetic_model_dir  # noqa: E402
 from pare_ros.camera import Intrinsics  # noqa: E402
 from pare_ros.scenes.track_metrics import geodesic_deg  # noqa: E402
 
 W, H = 640, 480
 K = Intrinsics(520.0, 520.0, 320.0, 240.0)
 PELVIS = np.array([0.3, 0.3, 4.0])            # camera frame: 4 m ahead, level camera 1.23 m high
-
-
-@pytest.fixture(scope="module")
-def body_model(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synthetic_smpl")
-    write_synthetic_model_dir(root, genders=("neutral",))
-    return BodyModel.from_dir(root, gender="neutral")
 
 
 def messages(stamp: float, visible: bool):

@@ -9,8 +9,6 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from pare_ros.body_model import BodyModel
-from pare_ros.body_model.synthetic import write_synthetic_model_dir
 from pare_ros.camera import Intrinsics
 from pare_ros.preprocessing import box_to_crop
 from pare_ros.scenes.bodies import bodies_in_camera, facing_camera, person_off_axis
@@ -19,13 +17,6 @@ from pare_ros.scenes.perfect_pare import PerfectPare, fit_crop, view_rotation
 from pare_ros.scenes.types import CameraPose, PersonState, SceneCamera, yaw_orientation
 
 CAMERA = SceneCamera(Intrinsics(600.0, 580.0, 330.0, 250.0), 640, 480)
-
-
-@pytest.fixture(scope="module")
-def body_model(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synthetic_smpl")
-    write_synthetic_model_dir(root, genders=("neutral",))
-    return BodyModel.from_dir(root, gender="neutral")
 
 
 def test_body_is_where_and_how_it_was_placed(body_model):
