@@ -95,6 +95,9 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
         self.detection_pairing: Optional[DetectionPairing] = None
         self._slot = None                               # (image msg, upstream detections or None)
         self._slot_lock = threading.Condition()
+        # Held by the worker for a whole frame: deactivate takes it so that the planner outputs
+        # it resets are never destroyed under a frame that is publishing them.
+        self._frame_lock = threading.Lock()
         self._stop = threading.Event()
         self._worker: Optional[threading.Thread] = None
         self._requests_lock = threading.Lock()          # service/parameter requests for the worker
@@ -195,8 +198,11 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
                 time.sleep(max(0.0, last_start + 1.0 / max_rate - time.monotonic()))
             last_start = time.monotonic()
             try:
-                self._apply_requests()
-                self._process(*item)
+                with self._frame_lock:
+                    if self.image_sub is None:      # deactivated after this image was taken
+                        continue
+                    self._apply_requests()
+                    self._process(*item)
             except Exception as exc:  # noqa: BLE001 - never let one frame stop the node
                 count = self.counters.increment("internal_error")
                 text = self._error_log.message("internal_error", f"frame failed (internal error #{count}): "

@@ -90,9 +90,10 @@ class NodeLifecycle:
             self.image_sub = self.info_sub = self.detections_sub = None
             with self._slot_lock:
                 self._slot = None
-            self._delete_markers()
-            if getattr(self, "planner", None) is not None:
-                self.planner.reset()     # empty /humans/bodies/tracked, per-body topics removed
+            with self._frame_lock:       # after the frame in progress, if any (it publishes to them)
+                self._delete_markers()
+                if getattr(self, "planner", None) is not None:
+                    self.planner.reset()     # empty /humans/bodies/tracked, per-body topics removed
         result = self._transition("deactivate", deactivate)
         self.lifecycle_state = "inactive"
         return super().on_deactivate(state) if result == SUCCESS else result
