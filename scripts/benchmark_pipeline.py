@@ -83,12 +83,14 @@ def run_frame(processor, image, info, stamp, want_markers: bool, want_points: bo
     t0 = time.perf_counter()
     out = processor.process(image, info, want_markers=want_markers, want_points=want_points, now=stamp)
     t = time.perf_counter()
-    # What the node publishes: SmplBodyArray, TF and markers as CDR bytes (body_points as an object).
+    # What the node publishes: SmplBodyArray, TF and markers as CDR bytes; body points as bytes
+    # where the frame gives a bundle, else serialised like rclpy does for a message object.
     payload = [out.bodies.serialize(), out.transforms.serialize()]
     if out.markers is not None:
         payload.append(out.markers.serialize())
     if out.body_points is not None:
-        payload.append(serialize_message(out.body_points))
+        points = out.body_points
+        payload.append(points.serialize() if hasattr(points, "serialize") else serialize_message(points))
     out.timings["serialise"] = time.perf_counter() - t
     end = time.perf_counter() - t0
     # CPU time of this thread: on a shared machine less disturbed by other processes than the
