@@ -32,8 +32,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+# NumPy's BLAS (OpenBLAS, which the SMPL mesh uses on the CPU) fixes its thread count when it
+# loads: with --threads N it gets N as well, so that --threads 1 keeps all the frame's work on
+# this thread and cpu_time counts all of it.
+for _i, _arg in enumerate(sys.argv[:-1]):
+    if _arg == "--threads":
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", sys.argv[_i + 1])
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))

@@ -509,3 +509,18 @@ def test_verify_sha256(tmp_path, monkeypatch):
     path.write_bytes(b"other")
     with pytest.raises(model_files.ModelFileHashError, match="differs"):
         model_files.verify_sha256("smpl_neutral", path)
+
+
+def test_mesh_products_through_numpy_equal_torch_s():
+    """The CPU mesh products (NumPy's BLAS where it is an optimised one) against torch's."""
+    from pare_ros.body_model.skinning import _mesh_matmul
+
+    g = torch.Generator().manual_seed(3)
+    a, b, bias = torch.randn(5, 217, generator=g), torch.randn(217, 300, generator=g), torch.randn(300, generator=g)
+    with torch.inference_mode():
+        torch.testing.assert_close(_mesh_matmul(a, b, bias), torch.addmm(bias, a, b), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(_mesh_matmul(a, b), a @ b, rtol=1e-5, atol=1e-5)
+    a.requires_grad_(True)
+    out = _mesh_matmul(a, b, bias)            # autograd: torch's product, gradients flow
+    out.sum().backward()
+    torch.testing.assert_close(a.grad, b.sum(1).expand(5, -1))
