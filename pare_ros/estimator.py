@@ -111,13 +111,17 @@ class BodyEstimator:
         scores: Optional[Sequence[float]] = None,
         vertices: bool = True,
         part_maps: bool = True,
+        points: bool = True,
     ) -> Estimates:
         """Estimate bodies in ``image`` for the given boxes [P,4] (x_min, y_min, x_max, y_max).
 
         ``vertices=False`` skips the mesh (``BodyEstimate.vertices`` None; joints and keypoints
         from :meth:`BodyModel.forward`'s mesh-free path); ``part_maps=False`` leaves
         ``part_attention``/``part_segm_logits`` None (visibility is computed either way): what
-        the node asks for when nobody needs them, to keep them off the host."""
+        the node asks for when nobody needs them, to keep them off the host. ``points=False``
+        leaves the fields that follow from the parameters None (``axis_angle``, ``joints3d``,
+        ``keypoints3d``, ``joints2d``, ``keypoints2d``; and the mesh): for a caller that poses
+        the bodies again anyway (:func:`rebuild_bodies` on smoothed parameters)."""
         timings: Dict[str, float] = {}
         t0 = time.perf_counter()
         rgb = as_rgb(image, color_order)
@@ -153,6 +157,7 @@ class BodyEstimator:
 
         t = time.perf_counter()
         rotmats, betas, cam, segm = (x.to(self.device) for x in (rotmats, betas, cam, segm))
+        vertices = vertices and points
         smpl = self.body_model(rotmats, betas, vertices=vertices)                    # crop-frame root
         smpl_seconds = time.perf_counter() - t
 
@@ -179,7 +184,7 @@ class BodyEstimator:
         r_ray, global_orient, transl = (np.asarray(x, dtype=np.float64) for x in
                                         (placement.ray_rotation, placement.global_orient, placement.transl))
         # The crop-frame body turned rigidly onto the crop's ray (no second SMPL run).
-        points = _turn(points_crop, r_ray, rest_root.numpy(), transl)
+        points_camera = _turn(points_crop, r_ray, rest_root.numpy(), transl) if points else None
         mesh = None
         if vertices:
             on_mesh_device = (torch.from_numpy(x).to(smpl.vertices) for x in (r_ray, global_orient, transl))
@@ -190,15 +195,20 @@ class BodyEstimator:
         timings["smpl"] = smpl_seconds + time.perf_counter() - t
 
         t = time.perf_counter()
-        pixels = project(points, intrinsics).astype(np.float32)
-        points, transl = points.astype(np.float32), transl.astype(np.float32)
-        axis_angle = rotmat_to_axis_angle(rotmats).astype(np.float32)
+        transl = transl.astype(np.float32)
+        if points:
+            pixels = project(points_camera, intrinsics).astype(np.float32)
+            points_camera = points_camera.astype(np.float32)
+            axis_angle = rotmat_to_axis_angle(rotmats).astype(np.float32)
+            point_fields = [dict(axis_angle=a, joints3d=p[:24], keypoints3d=p[24:], joints2d=q[:24],
+                                 keypoints2d=q[24:]) for a, p, q in zip(axis_angle, points_camera, pixels)]
+        else:                   # the caller poses them again: no points, no axis-angle yet
+            point_fields = [dict.fromkeys(("axis_angle", "joints3d", "keypoints3d", "joints2d", "keypoints2d"))
+                            ] * len(crops)
         bodies = [
             BodyEstimate(
                 box=boxes[i], score=float(scores[i]), crop=crops[i], cam_crop=host["cam"][i],
-                betas=host["betas"][i], rotmats=rotmats[i], axis_angle=axis_angle[i],
-                transl=transl[i], joints3d=points[i, :24], keypoints3d=points[i, 24:],
-                joints2d=pixels[i, :24], keypoints2d=pixels[i, 24:],
+                betas=host["betas"][i], rotmats=rotmats[i], transl=transl[i], **point_fields[i],
                 vertices=mesh[i] if mesh is not None else None, rest_joints=host["rest"][i],
                 part_attention=host["attention"][i] if part_maps else None,
                 part_segm_logits=host["segm"][i] if part_maps else None,

@@ -3,9 +3,10 @@
 The node estimates every body in the camera optical frame. On a robot that drives or turns its
 head, a person standing still then moves in that frame, and a velocity measured there contains
 the robot's own motion. So, given the camera → world transform at the image stamp (from TF),
-each estimate is mapped into the world frame *before* smoothing (:func:`estimate_in_frame`),
-smoothed and differentiated there, and mapped back (:func:`smoothed_from_frame`) so that the
-camera-frame outputs (SmplBody, TF, markers, 2D) stay consistent with the image.
+each estimate's parameters are mapped into the world frame *before* smoothing
+(:func:`move_smpl_params`), smoothed and differentiated there, and mapped back (the same with
+the inverse transform) so that the camera-frame outputs (SmplBody, TF, markers, 2D) stay
+consistent with the image. :func:`estimate_in_frame` does the same for a whole BodyEstimate.
 
 SMPL detail: smplx places a body as ``R·(v − J0) + J0 + transl`` (J0 = the shaped rest pelvis),
 so a rigid map ``T = (Rw, tw)`` changes the root rotation to ``Rw·R`` and the translation to
@@ -54,21 +55,6 @@ def estimate_in_frame(body, transform: RigidTransform):
     j0 = _root_pelvis(body)
     transl = transform.apply(j0 + np.asarray(body.transl, dtype=np.float64)) - j0
     return replace(body, rotmats=rotmats, axis_angle=axis_angle, joints3d=transform.apply(body.joints3d),
-                   transl=transl)
-
-
-def smoothed_from_frame(smoothed, transform: RigidTransform, rest_pelvis: np.ndarray):
-    """Inverse of :func:`estimate_in_frame` for a ``SmoothedBody`` (rotmats (24,3,3),
-    axis_angle, joints3d, transl): back into the camera frame. ``root_velocity`` stays in the
-    world frame (that is the point). ``rest_pelvis``: J0 (3,) of the raw estimate."""
-    inv = transform.inverse()
-    rotmats = np.array(smoothed.rotmats, dtype=np.float64, copy=True)
-    rotmats[0] = inv.rotation @ rotmats[0]
-    axis_angle = np.array(smoothed.axis_angle, dtype=np.float64, copy=True)
-    axis_angle[0] = Rotation.from_matrix(rotmats[0]).as_rotvec()
-    j0 = np.asarray(rest_pelvis, dtype=np.float64)
-    transl = inv.apply(j0 + np.asarray(smoothed.transl, dtype=np.float64)) - j0
-    return replace(smoothed, rotmats=rotmats, axis_angle=axis_angle, joints3d=inv.apply(smoothed.joints3d),
                    transl=transl)
 
 

@@ -198,3 +198,24 @@ def test_rebuild_bodies_recomputes_consistent_geometry(body_model):
         z = a.joints3d[:, 2]
         np.testing.assert_allclose(a.joints2d[:, 0], 500 * a.joints3d[:, 0] / z + 320, atol=1e-3)
         assert a.box is b.box and a.part_visibility is b.part_visibility
+
+
+def test_parameters_only_estimate_poses_back_to_the_full_one(body_model):
+    """``estimate(points=False)`` (what the node asks for before smoothing) gives the same
+    parameters and no point fields; posing those parameters gives the full estimate's bodies."""
+    rots, betas, cams = _random_people(3, seed=11)
+    k = Intrinsics(600.0, 610.0, 330.0, 250.0)
+    image, boxes = np.zeros((480, 640, 3), np.uint8), [[10, 10, 200, 400], [300, 20, 500, 460], [520, 100, 630, 380]]
+    estimator = BodyEstimator(FixedBackend(rots, betas, cams), body_model)
+    full = estimator.estimate(image, boxes, k).bodies
+    bare = estimator.estimate(image, boxes, k, vertices=True, points=False).bodies
+    for a, b in zip(bare, full):
+        assert a.joints3d is a.keypoints3d is a.joints2d is a.keypoints2d is a.axis_angle is a.vertices is None
+        for name in ("rotmats", "betas", "transl", "rest_joints", "part_visibility", "cam_crop"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    posed = rebuild_bodies(body_model, bare, np.stack([b.rotmats for b in bare]), np.stack([b.betas for b in bare]),
+                           np.stack([b.transl for b in bare]), k)
+    for a, b in zip(posed, full):
+        for name in ("joints3d", "keypoints3d", "vertices", "axis_angle"):
+            np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=2e-6)
+        np.testing.assert_allclose(a.joints2d, b.joints2d, atol=1e-3)

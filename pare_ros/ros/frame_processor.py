@@ -19,7 +19,7 @@ from ..camera import Intrinsics
 from ..estimator import rebuild_bodies, with_vertices
 from ..finite_check import finite_mask
 from ..overlay import render_overlay
-from ..world_frame import estimate_in_frame, move_smpl_params, planner_frame, smoothed_from_frame
+from ..world_frame import move_smpl_params, planner_frame
 from .body_array import SmplBodyArrayBundle
 from .body_messages import body_columns
 from .body_points import body_points_msg
@@ -203,20 +203,8 @@ class FrameProcessor:
         bodies = [body for _, body in fresh]
         if self.smoother is None or not bodies:
             return bodies
-        if hasattr(self.smoother, "update_estimates"):    # the batched smoother (issue 10)
-            rotmats, transl, betas, velocity, valid, cov = self._smooth_batched(fresh, stamp, world_transform)
-            self._velocity_cov.update((view.track_id, c) for (view, _), c in zip(fresh, cov))
-        else:
-            inputs = bodies if world_transform is None else [estimate_in_frame(b, world_transform) for b in bodies]
-            smoothed = [self.smoother.smooth_estimate(view.track_id, stamp, body)
-                        for (view, _), body in zip(fresh, inputs)]
-            if world_transform is not None:
-                smoothed = [smoothed_from_frame(sm, world_transform, b.joints3d[0] - b.transl)
-                            for sm, b in zip(smoothed, bodies)]
-            rotmats, transl = np.stack([sm.rotmats for sm in smoothed]), np.stack([sm.transl for sm in smoothed])
-            betas = np.stack([sm.betas for sm in smoothed])
-            velocity = [sm.root_velocity for sm in smoothed]
-            valid = [sm.velocity_valid for sm in smoothed]
+        rotmats, transl, betas, velocity, valid, cov = self._smooth_batched(fresh, stamp, world_transform)
+        self._velocity_cov.update((view.track_id, c) for (view, _), c in zip(fresh, cov))
         # The frame's one SMPL evaluation on the final parameters (the estimator's was mesh-free).
         rebuilt = rebuild_bodies(self.estimator.body_model, bodies, rotmats, betas, transl, intrinsics,
                                  vertices=vertices)
@@ -232,7 +220,7 @@ class FrameProcessor:
         bodies = [body for _, body in fresh]
         ids = [view.track_id for view, _ in fresh]
         rotmats, transl = np.stack([b.rotmats for b in bodies]), np.stack([b.transl for b in bodies])
-        j0 = np.stack([b.joints3d[0] for b in bodies]) - transl       # rest pelvis of each shape
+        j0 = np.stack([b.rest_joints[0] for b in bodies]).astype(np.float64)   # rest pelvis of each shape
         vis = (np.stack([b.part_visibility for b in bodies])
                if all(getattr(b, "part_visibility", None) is not None for b in bodies) else None)
         weights = np.array([float(getattr(b, "score", 1.0)) for b in bodies])
@@ -292,9 +280,11 @@ class FrameProcessor:
         need_vertices = bool(with_mesh or (s.publish_body_points and want_points) or s.publish_vertices
                              or (s.publish_debug_image and want_debug) or planner_offsets > 0)
         if self._fast_estimates[0] is not self.estimator:
-            self._fast_estimates = (self.estimator, _accepts(self.estimator.estimate, ("vertices", "part_maps")))
-        options = (dict(vertices=need_vertices and self.smoother is None, part_maps=False)
-                   if self._fast_estimates[1] else {})
+            self._fast_estimates = (self.estimator, _accepts(self.estimator.estimate, ("vertices", "part_maps", "points")))
+        # With a smoother, the bodies are posed again on the smoothed parameters: the estimate
+        # only needs the parameters (no points, no mesh).
+        options = (dict(vertices=need_vertices and self.smoother is None, part_maps=False,
+                        points=self.smoother is None) if self._fast_estimates[1] else {})
         estimates = self.estimator.estimate(rgb, detections.boxes[matched], intrinsics, color_order="rgb",
                                             scores=detections.scores[matched], **options)
         timings.update({k: v for k, v in estimates.timings.items() if k != "total"})
