@@ -20,6 +20,8 @@ import numpy as np
 from . import so3
 from .so3 import nearest_rotation
 
+_ONES3 = np.ones(3)                              # (w * w) @ _ONES3: squared norms as one matmul
+
 
 def smoothing_factor(cutoff, dt: float) -> np.ndarray:
     """α of a first-order low-pass with ``cutoff`` Hz over ``dt`` s."""
@@ -28,10 +30,13 @@ def smoothing_factor(cutoff, dt: float) -> np.ndarray:
 
 
 def _cutoff(min_cutoff: float, beta: float, speed: np.ndarray, scale=None) -> np.ndarray:
-    """Per-element cutoff (Hz) from the filtered speed [N] and an optional scale [N] or scalar."""
+    """Per-element cutoff (Hz) from the filtered speed [...] and an optional scale [...] (or
+    flattened to [N]) or scalar."""
     if scale is None:
         return min_cutoff + beta * speed
-    s = np.asarray(scale, dtype=np.float64).reshape(-1)                   # [N] or [1]: broadcasts
+    s, speed = np.asarray(scale, dtype=np.float64), np.asarray(speed)
+    if s.shape != speed.shape:
+        s = s.reshape(speed.shape) if s.size == speed.size else s.reshape(-1)     # or [1]: broadcasts
     return s * (min_cutoff + s * beta * speed)
 
 
@@ -80,17 +85,20 @@ class OneEuroFilter:
 
 def so3_one_euro_step(r_hat: np.ndarray, w_hat: np.ndarray, r: np.ndarray, dt, min_cutoff: float,
                       beta: float, d_cutoff: float, cutoff_scale=None):
-    """One SO(3) One Euro step for N rotations at once (the maths of :class:`SO3OneEuroFilter`).
+    """One SO(3) One Euro step for a stack of rotations at once (the maths of :class:`SO3OneEuroFilter`).
 
-    r_hat, r [N,3,3]: rotations (estimate, measurement); w_hat [N,3] rad/s filtered rate; dt s,
-    scalar or [N] (> 0); cutoff_scale [N] or None. Returns (new r_hat [N,3,3], new w_hat [N,3]).
+    r_hat, r [...,3,3]: rotations (estimate, measurement); w_hat [...,3] rad/s filtered rate; dt
+    s (> 0), scalar or broadcastable to the stack's shape [...] (the smoother passes [P,1] for
+    [P,24] stacks: one interval per person, no repeat); cutoff_scale [...] or None. Returns
+    (new r_hat [...,3,3], new w_hat [...,3]).
     """
-    dt = np.asarray(dt, dtype=np.float64).reshape(-1, 1)                  # [N,1] or [1,1]
-    delta = so3.log(np.swapaxes(r_hat, 1, 2) @ r)                        # [N,3], in r_hat's frame
+    dt = np.asarray(dt, dtype=np.float64)[..., None]                      # [...,1]
+    delta = so3.log(r_hat.swapaxes(-1, -2) @ r)                          # [...,3], in r_hat's frame
     a_d = smoothing_factor(d_cutoff, dt)
     w_hat = a_d * (delta / dt) + (1 - a_d) * w_hat
-    cutoff = _cutoff(min_cutoff, beta, np.sqrt(np.einsum("ni,ni->n", w_hat, w_hat)), cutoff_scale)
-    a = smoothing_factor(cutoff[:, None], dt)
+    speed = np.sqrt((w_hat * w_hat) @ _ONES3)
+    cutoff = _cutoff(min_cutoff, beta, speed, cutoff_scale)
+    a = smoothing_factor(cutoff[..., None], dt)
     return r_hat @ so3.exp(a * delta), w_hat
 
 

@@ -52,10 +52,12 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from .one_euro import so3_one_euro_step
-from .so3 import log, nearest_rotation
+from .so3 import angle_between, log, nearest_rotation
 
 _EYE3 = np.eye(3)
 _EYE6 = np.eye(6)
+_ONES3, _ONES24 = np.ones(3), np.ones(24)           # sums over a last axis: one matmul
+_MINUS_LN2 = -np.log(2)
 _VELOCITY_BLOCK = np.kron([[0.0, 1.0], [0.0, 0.0]], _EYE3)     # F(dt) = I + dt·this
 # Q(dt) = accel²·[dt³/3, dt²/2, dt] @ this: white-noise acceleration, per axis, flattened [3,36].
 _Q_POWERS = np.array([3.0, 2.0, 1.0])
@@ -160,13 +162,13 @@ def _layout():
 _LAYOUT = _layout()
 _WIDTH = max(stop for _, stop, _ in _LAYOUT.values())
 _STAMP = _LAYOUT["stamp"][0]
+_SLICES = [(name, a, b, shape, not shape) for name, (a, b, shape) in _LAYOUT.items()]
 
 
 def _fields(block: np.ndarray) -> Dict[str, np.ndarray]:
     """Views [n, *shape] of each field of a block of rows [n, width]: writing them writes it."""
     n = len(block)
-    return {name: block[:, a] if not shape else block[:, a:b].reshape(n, *shape)
-            for name, (a, b, shape) in _LAYOUT.items()}
+    return {name: block[:, a] if scalar else block[:, a:b].reshape((n,) + shape) for name, a, b, shape, scalar in _SLICES}
 
 
 class BodySmoother:
@@ -201,45 +203,51 @@ class BodySmoother:
             np.asarray(part_visibility, dtype=np.float64).reshape(n, 24), 0.0), 1.0)
         if len(set(ids.tolist())) != n:
             raise ValueError(f"track_ids must be distinct within one update, got {ids.tolist()}")
-        if not (np.isfinite(z).all() and np.isfinite(rot).all() and np.isfinite(b).all()):
+        if not (_all(np.isfinite(z)) and _all(np.isfinite(rot)) and _all(np.isfinite(b))):
             raise ValueError("non-finite rotmats/transl/betas: drop those estimates before smoothing")
         stamp = float(stamp)
         s = self._s
         rows = s.lookup(ids)
         old = rows >= 0
-        if old.any() and (stamp < s.data[rows[old], _STAMP]).any():
+        n_old = np.count_nonzero(old)
+        known = n_old == n                                      # the usual frame: gather first
+        block = s.data[rows] if known else None                 # [n, width], a copy
+        if n_old and stamp < np.minimum.reduce(block[:, _STAMP] if known else s.data[rows[old], _STAMP]):
             raise ValueError(f"stamp {stamp:.6f} is older than a track's previous one; drop() or reset() "
                              "the track when time jumps back")
-        for i in np.nonzero(~old)[0]:
-            rows[i] = s.allocate(ids[i])
-        block = s.data[rows]                                    # [n, width], a copy
+        if not known:
+            for i in np.nonzero(~old)[0]:
+                rows[i] = s.allocate(ids[i])
+            block = s.data[rows]
         st = _fields(block)
-        dt = np.where(old, stamp - st["stamp"], np.inf)
-        fresh = ~old | (dt > p.gap_reset)
+        dt = stamp - st["stamp"] if known else np.where(old, stamp - st["stamp"], np.inf)
+        fresh = dt > p.gap_reset if known else ~old | (dt > p.gap_reset)
+        same = dt == 0                                          # repeated stamp: keep the state (new: dt = inf)
+        run = ~(fresh | same)
         R = _meas_cov(ray, p)                                   # [P,3,3]
-        same = old & (dt == 0)                                  # repeated stamp: keep the state
-        run = old & ~fresh & ~same
         held = np.zeros(n, dtype=bool)
-        if run.any():
-            if run.all():                                       # the usual frame: no sub-block
-                held[:] = self._step(st, dt, z, rot, R, vis, stamp)
-            else:
-                sub = block[run]
-                held[run] = self._step(_fields(sub), dt[run], z[run], rot[run], R[run],
-                                       vis if vis is None else vis[run], stamp)
-                block[run] = sub
-        if fresh.any():
+        n_run = np.count_nonzero(run)
+        if n_run == n and n:                                    # the usual frame: no sub-block
+            held = self._step(st, dt, z, rot, R, vis, stamp)
+        elif n_run:
+            sub = block[run]
+            held[run] = self._step(_fields(sub), dt[run], z[run], rot[run], R[run],
+                                   vis if vis is None else vis[run], stamp)
+            block[run] = sub
+        if np.count_nonzero(fresh):
             self._start(st, fresh, z[fresh], rot[fresh], R[fresh], stamp, keep_betas=old[fresh])
-        st["stamp"][~same] = stamp
-        take = ~held & ~same
-        if take.any():                                          # betas: forgetting weighted mean
+        n_same = np.count_nonzero(same)
+        if n_same < n:
+            st["stamp"][_rows(~same, n - n_same)] = stamp
+        take = _rows(~(held | same))
+        if take is not None:                                    # betas: forgetting weighted mean
             k = b.shape[1]
             # Forgetting runs on observed time: over a gap (a LOST track re-found) no evidence
             # arrived and the person is the same, so the gap counts as at most gap_reset. (A new
             # track, dt = inf, has zero sums: any λ gives its first estimate alone.)
             seen = np.minimum(dt[take], p.gap_reset)
-            lam = np.exp(-np.log(2) * seen / p.betas_half_life)
-            wt = w[take] * (1.0 if vis is None else vis[take].sum(1) / 24)
+            lam = np.exp(_MINUS_LN2 * seen / p.betas_half_life)
+            wt = w[take] * (1.0 if vis is None else vis[take] @ _ONES24 / 24)
             st["bsum"][take, :k] = lam[:, None] * st["bsum"][take, :k] + wt[:, None] * b[take]
             st["wsum"][take] = lam * st["wsum"][take] + wt
             st["frames"][take] += 1
@@ -264,53 +272,62 @@ class BodySmoother:
 
     def _step(self, st, dt, z, rot, R, vis, stamp) -> np.ndarray:
         """Kalman predict/gate/update + SO(3) One Euro of existing tracks, in place on their
-        fields ``st`` (every row); returns held [m]."""
+        fields ``st`` (every row); returns held [m]. The usual frame (no track pending,
+        untrusted or held) skips the branches' masks and indexes with views (:func:`_rows`)."""
         p = self.params
+        m = len(dt)
         F = _EYE6 + dt[:, None, None] * _VELOCITY_BLOCK
         Q = p.accel_std ** 2 * ((dt[:, None] ** _Q_POWERS / _Q_POWERS) @ _Q_BLOCKS).reshape(-1, 6, 6)
         x = st["x"].copy()
         x[:, :3] += dt[:, None] * x[:, 3:]                      # F·x
-        P = F @ st["P"] @ np.swapaxes(F, 1, 2) + Q
+        P = F @ st["P"] @ F.transpose(0, 2, 1) + Q
         S = P[:, :3, :3] + R
         S_inv = np.linalg.inv(S)                                # one batched call serves gate and gain
         y = z - x[:, :3]
-        d2 = np.einsum("mi,mij,mj->m", y, S_inv, y)
+        S_inv_y = (S_inv @ y[:, :, None])[:, :, 0]              # [m,3]
+        d2 = (S_inv_y * y) @ _ONES3                             # yᵀS⁻¹y
         rot_gate = math.radians(p.rot_gate_deg)
-        turn = _angle(st["rot"][:, 0], rot[:, 0])
+        turn = angle_between(st["rot"][:, 0], rot[:, 0])
         # Trusted: the prediction is sharp enough for its gate to reject a metre outlier. Not
         # trusted (a new track's 2nd image at a low rate, the first images after a gap): the
         # estimate is judged by pairing with a recent estimate instead (motion-aware test).
-        # λmax(S) ≤ max row sum of |S| (Gershgorin) settles a sharp track without an eigensolve.
-        trusted = np.abs(S).sum(2).max(1) <= p.trust_std ** 2
-        if not trusted.all():
+        # λmax(S) ≤ trace(S) (S is positive definite) settles a sharp track without an eigensolve.
+        S9 = S.reshape(m, 9)
+        trusted = S9[:, 0] + S9[:, 4] + S9[:, 8] <= p.trust_std ** 2
+        if not _all(trusted):
             trusted[~trusted] = np.linalg.eigvalsh(S[~trusted])[:, -1] <= p.trust_std ** 2
-        suspect = (d2 > p.gate) | (turn > rot_gate)
+        ok = ~((d2 > p.gate) | (turn > rot_gate))               # not suspect
         # Partner 1: the previous held (suspect/candidate) estimate. (Both partner tests only
         # run when some track has one: a steady frame has none.)
         agrees = (st["pend"] > 0) & (stamp - st["pend_stamp"] <= p.pair_window)
-        if agrees.any():
+        if np.count_nonzero(agrees):
             agrees &= _pair_ok(st["pend_t"], z, R, stamp - st["pend_stamp"], p) & (
-                _angle(st["pend_rot"][:, 0], rot[:, 0]) <= rot_gate)
-        # Partner 2 (untrusted only): the last accepted estimate, if recent enough.
-        last = ~trusted & (stamp - st["last_stamp"] <= p.pair_window)
-        if last.any():
-            last &= _pair_ok(st["last_t"], z, R, stamp - st["last_stamp"], p) & (turn <= rot_gate)
-        ok = np.where(trusted, ~suspect, last)
+                angle_between(st["pend_rot"][:, 0], rot[:, 0]) <= rot_gate)
+        if not _all(trusted):
+            # Partner 2 (untrusted only): the last accepted estimate, if recent enough.
+            last = ~trusted & (stamp - st["last_stamp"] <= p.pair_window)
+            if np.count_nonzero(last):
+                last &= _pair_ok(st["last_t"], z, R, stamp - st["last_stamp"], p) & (turn <= rot_gate)
+            ok = np.where(trusted, ok, last)
         jump = ~ok & agrees                                     # a consistent pair of held-back estimates
         held = ~ok & ~jump
         # Normal Kalman update (3 position rows of H = [I 0]).
         K = P[:, :, :3] @ S_inv                                 # P Hᵀ S⁻¹ [m,6,3]
-        st["x"][:] = np.where(ok[:, None], x + np.einsum("mij,mj->mi", K, y), x)
-        P = np.where(ok[:, None, None], P - K @ P[:, :3, :], P)
-        st["P"][:] = (P + np.swapaxes(P, 1, 2)) / 2
-        if ok.any():
-            scale = None if vis is None else (p.visibility_floor + (1 - p.visibility_floor) * vis[ok]).reshape(-1)
-            est, w_new = so3_one_euro_step(
-                st["rot"][ok].reshape(-1, 3, 3), st["w"][ok].reshape(-1, 3), rot[ok].reshape(-1, 3, 3),
-                np.repeat(dt[ok], 24), p.rot_min_cutoff, p.rot_beta, p.d_cutoff, scale)
-            st["rot"][ok] = est.reshape(-1, 24, 3, 3)
-            st["w"][ok] = w_new.reshape(-1, 24, 3)
-        if jump.any():                                          # restart from the confirmed pair
+        n_ok = np.count_nonzero(ok)
+        if n_ok == m:
+            st["x"][:] = x + (P[:, :, :3] @ S_inv_y[:, :, None])[:, :, 0]
+            P = P - K @ P[:, :3, :]
+        else:
+            st["x"][:] = np.where(ok[:, None], x + (P[:, :, :3] @ S_inv_y[:, :, None])[:, :, 0], x)
+            P = np.where(ok[:, None, None], P - K @ P[:, :3, :], P)
+        st["P"][:] = (P + P.transpose(0, 2, 1)) / 2
+        if n_ok:
+            sel = _rows(ok, n_ok)
+            scale = None if vis is None else p.visibility_floor + (1 - p.visibility_floor) * vis[sel]
+            st["rot"][sel], st["w"][sel] = so3_one_euro_step(
+                st["rot"][sel], st["w"][sel], rot[sel], dt[sel, None], p.rot_min_cutoff, p.rot_beta,
+                p.d_cutoff, scale)
+        if np.count_nonzero(jump):                              # restart from the confirmed pair
             tp = np.maximum(stamp - st["pend_stamp"][jump], 1e-3)
             v = (z[jump] - st["pend_t"][jump]) / tp[:, None]
             st["x"][jump] = np.concatenate([z[jump], v], 1)
@@ -319,10 +336,12 @@ class BodySmoother:
             P[:, 3:, 3:] = 2 * R[jump] / tp[:, None, None] ** 2
             st["P"][jump] = P
             st["rot"][jump], st["w"][jump], st["run"][jump] = rot[jump], 0.0, 1.0
-        taken = ~held
-        st["last_t"][taken], st["last_stamp"][taken] = z[taken], stamp
+        n_held = np.count_nonzero(held)
+        if n_held < m:
+            taken = _rows(~held, m - n_held)
+            st["last_t"][taken], st["last_stamp"][taken] = z[taken], stamp
         st["pend"][:] = held
-        if held.any():
+        if n_held:
             st["pend_t"][held], st["pend_rot"][held], st["pend_stamp"][held] = z[held], rot[held], stamp
         return held
 
@@ -363,16 +382,31 @@ def _output(ids, st, betas, held) -> SmoothedBatch:
     """The update's result from its (gathered, private) fields ``st``."""
     wsum = st["wsum"]
     k = betas.shape[1]
-    mean = np.where(wsum[:, None] > 0, st["bsum"][:, :k] / np.where(wsum > 0, wsum, 1)[:, None], betas)
+    if _all(wsum > 0):                                          # every track has fused an estimate
+        mean = st["bsum"][:, :k] / wsum[:, None]
+    else:
+        mean = np.where(wsum[:, None] > 0, st["bsum"][:, :k] / np.where(wsum > 0, wsum, 1)[:, None], betas)
     return SmoothedBatch(
         track_ids=ids, rotmats=np.ascontiguousarray(st["rot"]), transl=st["x"][:, :3].copy(), betas=mean,
         velocity=st["x"][:, 3:].copy(), velocity_cov=st["P"][:, 3:, 3:].copy(), velocity_valid=st["run"] > 1,
         frames=st["frames"].astype(np.int64), held=held)
 
 
+def _all(mask: np.ndarray) -> bool:
+    """mask.all() without its Python-level wrapper (µs per call on tiny arrays)."""
+    return np.count_nonzero(mask) == mask.size
+
+
+def _rows(mask: np.ndarray, count: Optional[int] = None):
+    """Index of the set rows of ``mask`` [n] (``count`` of them, where known): None if none,
+    ``slice(None)`` if all (views, no boolean-index copies), else the mask."""
+    count = np.count_nonzero(mask) if count is None else count
+    return None if count == 0 else slice(None) if count == len(mask) else mask
+
+
 def _meas_cov(ray: np.ndarray, p: SmoothingParams) -> np.ndarray:
     """[P,3,3] measurement covariance: std_along·d along the unit ray, std_across·d across."""
-    d = np.maximum(np.sqrt(np.einsum("mi,mi->m", ray, ray)), 0.1)
+    d = np.maximum(np.sqrt((ray * ray) @ _ONES3), 0.1)
     u = ray / d[:, None]
     across, along = (p.std_across * d) ** 2, (p.std_along * d) ** 2
     return across[:, None, None] * _EYE3 + (along - across)[:, None, None] * u[:, :, None] * u[:, None, :]
@@ -386,8 +420,3 @@ def _pair_ok(za: np.ndarray, zb: np.ndarray, R: np.ndarray, dt: np.ndarray, p: S
     y = y * np.maximum(1 - p.max_speed * np.maximum(dt, 0) / np.maximum(n, 1e-12), 0)[:, None]
     return np.einsum("mi,mi->m", y, np.linalg.solve(2 * R, y[..., None])[..., 0]) <= p.gate
 
-
-def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Rotation angle (rad) between rotation stacks a, b [...,3,3]."""
-    c = (np.einsum("...ij,...ij->...", a, b) - 1) / 2          # trace(aᵀb) = Σ a∘b
-    return np.arccos(np.minimum(np.maximum(c, -1.0), 1.0))
