@@ -26,6 +26,7 @@ setup(
         "opencv-python-headless>=4.8,<5",
         "pyyaml",
         "tqdm",
+        "threadpoolctl>=3.1",
     ],
     extras_require={
         "onnx": ["onnx>=1.15", "onnxruntime>=1.17"],

@@ -511,16 +511,25 @@ def test_verify_sha256(tmp_path, monkeypatch):
         model_files.verify_sha256("smpl_neutral", path)
 
 
-def test_mesh_products_through_numpy_equal_torch_s():
-    """The CPU mesh products (NumPy's BLAS where it is an optimised one) against torch's."""
-    from pare_ros.body_model.skinning import _mesh_matmul
+def test_mesh_products_through_numpy_equal_torch_s(body_model, monkeypatch):
+    """The CPU mesh products through NumPy's BLAS (where it is an optimised one) against
+    torch's, and the mesh with NumPy on and off; under autograd torch's, gradients flow."""
+    from pare_ros.body_model import skinning
 
     g = torch.Generator().manual_seed(3)
     a, b, bias = torch.randn(5, 217, generator=g), torch.randn(217, 300, generator=g), torch.randn(300, generator=g)
+    torch.testing.assert_close(skinning._mesh_matmul(a, b, bias, on_numpy=True), torch.addmm(bias, a, b),
+                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(skinning._mesh_matmul(a, b, on_numpy=True), a @ b, rtol=1e-5, atol=1e-5)
+    n = max(3, skinning.NUMPY_MIN_BODIES)
+    rotmats = torch.from_numpy(Rotation.random(n * 24, random_state=4).as_matrix()).float().view(n, 24, 3, 3)
+    betas = torch.randn(n, 10, generator=g)
     with torch.inference_mode():
-        torch.testing.assert_close(_mesh_matmul(a, b, bias), torch.addmm(bias, a, b), rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(_mesh_matmul(a, b), a @ b, rtol=1e-5, atol=1e-5)
-    a.requires_grad_(True)
-    out = _mesh_matmul(a, b, bias)            # autograd: torch's product, gradients flow
-    out.sum().backward()
-    torch.testing.assert_close(a.grad, b.sum(1).expand(5, -1))
+        fast = body_model(rotmats, betas).vertices
+        with monkeypatch.context() as patch:
+            patch.setattr(skinning, "numpy_blas", lambda: None)            # torch everywhere
+            reference = body_model(rotmats, betas).vertices
+    torch.testing.assert_close(fast, reference, rtol=0, atol=1e-6)
+    rotmats.requires_grad_(True)
+    body_model(rotmats, betas).vertices.sum().backward()
+    assert rotmats.grad is not None and torch.isfinite(rotmats.grad).all()

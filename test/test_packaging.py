@@ -78,7 +78,7 @@ ROSDEP_KEYS = {"numpy": "python3-numpy", "scipy": "python3-scipy", "cv2": "pytho
 DEMO_AND_TEST_ONLY = {"skimage", "motmetrics", "matplotlib", "tensorboard", "tqdm"}
 # No rosdep key installs a usable version: pip, as docs/install.md says (names as pip knows them).
 PIP_ONLY = {"torch": "torch", "smplx": "smplx", "onnxruntime": "onnxruntime", "onnx": "onnx",
-            "rosbags": "rosbags", "tensorrt": "tensorrt", "modelopt": "nvidia-modelopt",
+            "rosbags": "rosbags", "threadpoolctl": "threadpoolctl", "tensorrt": "tensorrt", "modelopt": "nvidia-modelopt",
             "chumpy": None, "pycuda": None}
 
 

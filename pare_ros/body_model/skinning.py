@@ -13,8 +13,8 @@ All constants are contracted once, in float64, and stored in the model's dtype.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -68,34 +68,35 @@ class MeshSkinning(torch.nn.Module):
         Args:
             features: [N, B+F]; world: [N, J, 4, 4]; rest: [N, J, 3] rest joints J(β).
         """
+        blas = None
+        if (len(features) >= NUMPY_MIN_BODIES and features.device.type == "cpu"
+                and not (torch.is_grad_enabled() and any(x.requires_grad for x in (features, world, rest)))):
+            blas = numpy_blas()
+        with blas.limit(limits=1) if blas is not None else contextlib.nullcontext():
+            return self._pose(features, world, rest, on_numpy=blas is not None)
+
+    def _pose(self, features, world, rest, on_numpy: bool) -> torch.Tensor:
         n, n_joints = world.shape[:2]
         n_verts = self.num_vertices
-        v_posed = _mesh_matmul(features, self.blend_dirs, self.template).view(n, 3, n_verts)
+        v_posed = _mesh_matmul(features, self.blend_dirs, self.template, on_numpy).view(n, 3, n_verts)
         # Transforms relative to the rest pose (smplx's ``rel_transforms``): R_j, p_j - R_j J_j.
         rot = world[:, :, :3, :3]
         shift = world[:, :, :3, 3] - (rot @ rest[..., None])[..., 0]
         relative = torch.cat([rot, shift[..., None]], dim=-1)                           # [N,J,3,4]
         # Blended per-vertex transforms of all people in one GEMM: [N*12, J] @ [J, V].
         relative = relative.view(n, n_joints, 12).transpose(1, 2).reshape(n * 12, n_joints)
-        blended = _mesh_matmul(relative, self.weights).view(n, 3, 4, n_verts)
+        blended = _mesh_matmul(relative, self.weights, on_numpy=on_numpy).view(n, 3, 4, n_verts)
         posed = torch.addcmul(blended[:, :, 3], blended[:, :, 0], v_posed[:, None, 0])
         posed = posed.addcmul_(blended[:, :, 1], v_posed[:, None, 1])
         posed = posed.addcmul_(blended[:, :, 2], v_posed[:, None, 2])                   # [N,3,V]
         return posed.transpose(1, 2).contiguous()
 
 
-def _mesh_matmul(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``bias + a @ b`` for the mesh's two wide products (a [M,K] with M = 1..~100 rows, b
-    [K, 3·6890] or [J, 6890]).
-
-    On the CPU, outside autograd, and where NumPy runs on an optimised BLAS, through NumPy on
-    zero-copy views: for these shapes (a few rows times a wide, memory-bound matrix)
-    OpenBLAS's SGEMM took 55-65 % of the time of torch's (MKL) here, single-threaded
-    (docs/benchmarks.md, "SMPL mesh"); both are float32 products (< 1e-6 m apart). Elsewhere
-    (CUDA, gradients, NumPy on the reference BLAS that apt may give it): torch.
-    """
-    if (a.device.type != "cpu" or (torch.is_grad_enabled() and (a.requires_grad or b.requires_grad))
-            or not numpy_has_optimised_blas()):
+def _mesh_matmul(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = None,
+                 on_numpy: bool = False) -> torch.Tensor:
+    """``bias + a @ b``; ``on_numpy``: through NumPy on zero-copy views (CPU tensors outside
+    autograd only; see :func:`numpy_blas`)."""
+    if not on_numpy:
         return a @ b if bias is None else torch.addmm(bias, a, b)
     out = np.matmul(a.detach().numpy(), b.detach().numpy())
     if bias is not None:
@@ -103,17 +104,29 @@ def _mesh_matmul(a: torch.Tensor, b: torch.Tensor, bias: torch.Tensor | None = N
     return torch.from_numpy(out)
 
 
+#: From this many bodies on, the CPU mesh's products go through NumPy (:func:`numpy_blas`): for
+#: 1-3 torch's (MKL) kernels were as fast here and the thread limit costs 0.05-0.2 ms a call;
+#: from 4 rows on MKL took 1.3-2× NumPy's time (docs/benchmarks.md, "SMPL mesh").
+NUMPY_MIN_BODIES = 4
+
+
 @functools.lru_cache(maxsize=1)
-def numpy_has_optimised_blas() -> bool:
-    """Whether this process has OpenBLAS, MKL or BLIS loaded (NumPy's wheels bring OpenBLAS;
-    Debian's python3-numpy uses whichever libblas.so.3 the alternatives system selects, the
-    unblocked reference one unless an optimised one is installed). Linux only (reads
-    /proc/self/maps); elsewhere False."""
+def numpy_blas():
+    """threadpoolctl's controller of NumPy's BLAS if it is an optimised one (OpenBLAS, MKL,
+    BLIS), else None (no threadpoolctl, or Debian's reference libblas).
+
+    The mesh's two wide products (a few rows times [217, 20 670] and [24, 6 890]: memory-bound)
+    run through it on the CPU, limited to one thread: there OpenBLAS's SGEMM took 55-65 % of
+    the time of torch's (MKL) here (docs/benchmarks.md, "SMPL mesh"), and its threads
+    spin-wait, so with other work on the cores two threads took up to 8× longer than one.
+    Both are float32 products (< 1e-6 m apart)."""
     try:
-        maps = Path("/proc/self/maps").read_text().lower()
-    except OSError:
-        return False
-    return any(name in maps for name in ("openblas", "libmkl", "libblis"))
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    controller = ThreadpoolController().select(user_api="blas")
+    fast = [lib for lib in controller.lib_controllers if lib.internal_api in ("openblas", "mkl", "blis")]
+    return controller if fast and len(fast) == len(controller.lib_controllers) else None
 
 
 class KeypointSkinning(torch.nn.Module):
