@@ -58,6 +58,7 @@ _EYE3 = np.eye(3)
 _EYE6 = np.eye(6)
 _ONES3, _ONES24 = np.ones(3), np.ones(24)           # sums over a last axis: one matmul
 _MINUS_LN2 = -np.log(2)
+_ALL = slice(None)                                      # index of every row: views, not copies
 _VELOCITY_BLOCK = np.kron([[0.0, 1.0], [0.0, 0.0]], _EYE3)     # F(dt) = I + dt·this
 # Q(dt) = accel²·[dt³/3, dt²/2, dt] @ this: white-noise acceleration, per axis, flattened [3,36].
 _Q_POWERS = np.array([3.0, 2.0, 1.0])
@@ -116,9 +117,9 @@ class SmoothedBatch:
 
 class _Store:
     """Dense per-track state: one row of ``data`` [capacity, width] per track (rows reused after
-    ``drop``). An update gathers its tracks' rows once, works on named views of that block
-    (:func:`_fields`) and scatters it back once: a few large copies instead of two small
-    fancy-index operations per field."""
+    ``drop``). An update gathers its tracks' rows once (into a buffer kept per batch size),
+    works on named views of that block (:func:`_fields`) and scatters it back once: a few large
+    copies instead of two small fancy-index operations per field."""
 
     FIELDS = dict(x=(6,), P=(6, 6), rot=(24, 3, 3), w=(24, 3), stamp=(), bsum=(10,), wsum=(),
                   frames=(), run=(), pend=(), pend_t=(3,), pend_rot=(24, 3, 3), pend_stamp=(),
@@ -128,10 +129,21 @@ class _Store:
         self.rows: Dict[int, int] = {}
         self.free: List[int] = []
         self.data = np.zeros((0, _WIDTH))
+        self.scratch: Dict[int, tuple] = {}
 
     def lookup(self, track_ids) -> np.ndarray:
         """Row per id [P] (−1: unknown)."""
         return np.array([self.rows.get(int(t), -1) for t in track_ids], dtype=np.int64)
+
+    def gather(self, rows: np.ndarray):
+        """(block [n, width], a copy of those rows; its :func:`_fields`). One buffer per n,
+        reused by the next gather of n rows, so that its field views are made once."""
+        got = self.scratch.get(len(rows))
+        if got is None:
+            block = np.zeros((len(rows), _WIDTH))
+            got = self.scratch[len(rows)] = (block, _fields(block))
+        got[0][...] = self.data[rows]
+        return got
 
     def allocate(self, track_id: int) -> int:
         if not self.free:
@@ -207,27 +219,26 @@ class BodySmoother:
             raise ValueError("non-finite rotmats/transl/betas: drop those estimates before smoothing")
         stamp = float(stamp)
         s = self._s
-        rows = s.lookup(ids)
+        rows = np.array([s.rows.get(t, -1) for t in ids.tolist()], dtype=np.int64)
         old = rows >= 0
         n_old = np.count_nonzero(old)
         known = n_old == n                                      # the usual frame: gather first
-        block = s.data[rows] if known else None                 # [n, width], a copy
+        block, st = s.gather(rows) if known else (None, None)   # [n, width] (a copy), its fields
         if n_old and stamp < np.minimum.reduce(block[:, _STAMP] if known else s.data[rows[old], _STAMP]):
             raise ValueError(f"stamp {stamp:.6f} is older than a track's previous one; drop() or reset() "
                              "the track when time jumps back")
         if not known:
             for i in np.nonzero(~old)[0]:
                 rows[i] = s.allocate(ids[i])
-            block = s.data[rows]
-        st = _fields(block)
+            block, st = s.gather(rows)
         dt = stamp - st["stamp"] if known else np.where(old, stamp - st["stamp"], np.inf)
         fresh = dt > p.gap_reset if known else ~old | (dt > p.gap_reset)
         same = dt == 0                                          # repeated stamp: keep the state (new: dt = inf)
         run = ~(fresh | same)
         R = _meas_cov(ray, p)                                   # [P,3,3]
-        held = np.zeros(n, dtype=bool)
         n_run = np.count_nonzero(run)
-        if n_run == n and n:                                    # the usual frame: no sub-block
+        held = np.zeros(n, dtype=bool) if n_run < n or not n else None
+        if held is None:                                        # the usual frame: no sub-block
             held = self._step(st, dt, z, rot, R, vis, stamp)
         elif n_run:
             sub = block[run]
@@ -236,11 +247,11 @@ class BodySmoother:
             block[run] = sub
         if np.count_nonzero(fresh):
             self._start(st, fresh, z[fresh], rot[fresh], R[fresh], stamp, keep_betas=old[fresh])
+        # Boolean masks that select every row become slice(None): views, not fancy-index copies.
         n_same = np.count_nonzero(same)
-        if n_same < n:
-            st["stamp"][_rows(~same, n - n_same)] = stamp
-        take = _rows(~(held | same))
-        if take is not None:                                    # betas: forgetting weighted mean
+        st["stamp"][~same if n_same else _ALL] = stamp
+        take = ~(held | same) if n_same or np.count_nonzero(held) else _ALL
+        if take is _ALL or np.count_nonzero(take):              # betas: forgetting weighted mean
             k = b.shape[1]
             # Forgetting runs on observed time: over a gap (a LOST track re-found) no evidence
             # arrived and the person is the same, so the gap counts as at most gap_reset. (A new
@@ -273,7 +284,7 @@ class BodySmoother:
     def _step(self, st, dt, z, rot, R, vis, stamp) -> np.ndarray:
         """Kalman predict/gate/update + SO(3) One Euro of existing tracks, in place on their
         fields ``st`` (every row); returns held [m]. The usual frame (no track pending,
-        untrusted or held) skips the branches' masks and indexes with views (:func:`_rows`)."""
+        untrusted or held) skips the branches' masks and indexes with views (``_ALL``)."""
         p = self.params
         m = len(dt)
         F = _EYE6 + dt[:, None, None] * _VELOCITY_BLOCK
@@ -299,35 +310,35 @@ class BodySmoother:
         ok = ~((d2 > p.gate) | (turn > rot_gate))               # not suspect
         # Partner 1: the previous held (suspect/candidate) estimate. (Both partner tests only
         # run when some track has one: a steady frame has none.)
-        agrees = (st["pend"] > 0) & (stamp - st["pend_stamp"] <= p.pair_window)
+        agrees = st["pend"] > 0
         if np.count_nonzero(agrees):
-            agrees &= _pair_ok(st["pend_t"], z, R, stamp - st["pend_stamp"], p) & (
-                angle_between(st["pend_rot"][:, 0], rot[:, 0]) <= rot_gate)
+            agrees &= stamp - st["pend_stamp"] <= p.pair_window
+            if np.count_nonzero(agrees):
+                agrees &= _pair_ok(st["pend_t"], z, R, stamp - st["pend_stamp"], p) & (
+                    angle_between(st["pend_rot"][:, 0], rot[:, 0]) <= rot_gate)
         if not _all(trusted):
             # Partner 2 (untrusted only): the last accepted estimate, if recent enough.
             last = ~trusted & (stamp - st["last_stamp"] <= p.pair_window)
             if np.count_nonzero(last):
                 last &= _pair_ok(st["last_t"], z, R, stamp - st["last_stamp"], p) & (turn <= rot_gate)
             ok = np.where(trusted, ok, last)
-        jump = ~ok & agrees                                     # a consistent pair of held-back estimates
-        held = ~ok & ~jump
+        n_ok = np.count_nonzero(ok)
+        jump = ~ok & agrees if n_ok < m else None               # a consistent pair of held-back estimates
+        held = ~ok & ~jump if n_ok < m else np.zeros(m, dtype=bool)
         # Normal Kalman update (3 position rows of H = [I 0]).
         K = P[:, :, :3] @ S_inv                                 # P Hᵀ S⁻¹ [m,6,3]
-        n_ok = np.count_nonzero(ok)
-        if n_ok == m:
-            st["x"][:] = x + (P[:, :, :3] @ S_inv_y[:, :, None])[:, :, 0]
-            P = P - K @ P[:, :3, :]
-        else:
-            st["x"][:] = np.where(ok[:, None], x + (P[:, :, :3] @ S_inv_y[:, :, None])[:, :, 0], x)
-            P = np.where(ok[:, None, None], P - K @ P[:, :3, :], P)
-        st["P"][:] = (P + P.transpose(0, 2, 1)) / 2
+        x_new, P_new = x + (P[:, :, :3] @ S_inv_y[:, :, None])[:, :, 0], P - K @ P[:, :3, :]
+        if n_ok < m:
+            x_new, P_new = np.where(ok[:, None], x_new, x), np.where(ok[:, None, None], P_new, P)
+        st["x"][:] = x_new
+        st["P"][:] = (P_new + P_new.transpose(0, 2, 1)) / 2
         if n_ok:
-            sel = _rows(ok, n_ok)
+            sel = _ALL if n_ok == m else ok
             scale = None if vis is None else p.visibility_floor + (1 - p.visibility_floor) * vis[sel]
             st["rot"][sel], st["w"][sel] = so3_one_euro_step(
                 st["rot"][sel], st["w"][sel], rot[sel], dt[sel, None], p.rot_min_cutoff, p.rot_beta,
                 p.d_cutoff, scale)
-        if np.count_nonzero(jump):                              # restart from the confirmed pair
+        if jump is not None and np.count_nonzero(jump):         # restart from the confirmed pair
             tp = np.maximum(stamp - st["pend_stamp"][jump], 1e-3)
             v = (z[jump] - st["pend_t"][jump]) / tp[:, None]
             st["x"][jump] = np.concatenate([z[jump], v], 1)
@@ -336,9 +347,9 @@ class BodySmoother:
             P[:, 3:, 3:] = 2 * R[jump] / tp[:, None, None] ** 2
             st["P"][jump] = P
             st["rot"][jump], st["w"][jump], st["run"][jump] = rot[jump], 0.0, 1.0
-        n_held = np.count_nonzero(held)
+        n_held = 0 if n_ok == m else np.count_nonzero(held)
         if n_held < m:
-            taken = _rows(~held, m - n_held)
+            taken = ~held if n_held else _ALL
             st["last_t"][taken], st["last_stamp"][taken] = z[taken], stamp
         st["pend"][:] = held
         if n_held:
@@ -379,7 +390,7 @@ class BodySmoother:
 
 
 def _output(ids, st, betas, held) -> SmoothedBatch:
-    """The update's result from its (gathered, private) fields ``st``."""
+    """The update's result from its fields ``st``: copies (their buffer serves the next update)."""
     wsum = st["wsum"]
     k = betas.shape[1]
     if _all(wsum > 0):                                          # every track has fused an estimate
@@ -387,7 +398,7 @@ def _output(ids, st, betas, held) -> SmoothedBatch:
     else:
         mean = np.where(wsum[:, None] > 0, st["bsum"][:, :k] / np.where(wsum > 0, wsum, 1)[:, None], betas)
     return SmoothedBatch(
-        track_ids=ids, rotmats=np.ascontiguousarray(st["rot"]), transl=st["x"][:, :3].copy(), betas=mean,
+        track_ids=ids, rotmats=st["rot"].copy(), transl=st["x"][:, :3].copy(), betas=mean,
         velocity=st["x"][:, 3:].copy(), velocity_cov=st["P"][:, 3:, 3:].copy(), velocity_valid=st["run"] > 1,
         frames=st["frames"].astype(np.int64), held=held)
 
@@ -397,19 +408,13 @@ def _all(mask: np.ndarray) -> bool:
     return np.count_nonzero(mask) == mask.size
 
 
-def _rows(mask: np.ndarray, count: Optional[int] = None):
-    """Index of the set rows of ``mask`` [n] (``count`` of them, where known): None if none,
-    ``slice(None)`` if all (views, no boolean-index copies), else the mask."""
-    count = np.count_nonzero(mask) if count is None else count
-    return None if count == 0 else slice(None) if count == len(mask) else mask
-
-
 def _meas_cov(ray: np.ndarray, p: SmoothingParams) -> np.ndarray:
-    """[P,3,3] measurement covariance: std_along·d along the unit ray, std_across·d across."""
-    d = np.maximum(np.sqrt((ray * ray) @ _ONES3), 0.1)
-    u = ray / d[:, None]
-    across, along = (p.std_across * d) ** 2, (p.std_along * d) ** 2
-    return across[:, None, None] * _EYE3 + (along - across)[:, None, None] * u[:, :, None] * u[:, None, :]
+    """[P,3,3] measurement covariance: std_along·d along the ray, std_across·d across it (d =
+    its length, at least 0.1 m). With u = ray/d that is across²·I + (along² − across²)·uuᵀ,
+    and d²·uuᵀ = ray·rayᵀ: no normalisation."""
+    d2 = np.maximum((ray * ray) @ _ONES3, 0.01)
+    outer = ray[:, :, None] * ray[:, None, :]
+    return (p.std_across ** 2 * d2)[:, None, None] * _EYE3 + (p.std_along ** 2 - p.std_across ** 2) * outer
 
 
 def _pair_ok(za: np.ndarray, zb: np.ndarray, R: np.ndarray, dt: np.ndarray, p: SmoothingParams) -> np.ndarray:

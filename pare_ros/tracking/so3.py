@@ -72,11 +72,13 @@ def log(rotmats) -> np.ndarray:
     best = cand[:, ::5].argmax(1)                                          # own components
     if np.count_nonzero(best):
         c = cand.reshape(-1, 4, 4)[np.arange(len(cand)), best]             # [N,4] ∝ ±(w, x, y, z)
-    else:                       # every angle < 90° (the One Euro's small steps): a view, no gather
-        c = cand[:, :4]
-    v = c[:, 1:]
-    norm_v = np.sqrt((v * v) @ _ONES3)
-    angle = np.copysign(2 * np.arctan2(norm_v, np.abs(c[:, 0])), c[:, 0])
+        v = c[:, 1:]
+        norm_v = np.sqrt((v * v) @ _ONES3)
+        angle = np.copysign(2 * np.arctan2(norm_v, np.abs(c[:, 0])), c[:, 0])
+    else:   # every w candidate is the best (the One Euro's small steps): a view, and w > 0 (the
+        v = cand[:, 1:4]                            # four own components sum to 4): no sign
+        norm_v = np.sqrt((v * v) @ _ONES3)
+        angle = 2 * np.arctan2(norm_v, cand[:, 0])
     return (v * (angle / np.maximum(norm_v, _TINY))[:, None]).reshape(*shape, 3)
 
 
