@@ -94,12 +94,15 @@ def so3_one_euro_step(r_hat: np.ndarray, w_hat: np.ndarray, r: np.ndarray, dt, m
     """
     dt = np.asarray(dt, dtype=np.float64)[..., None]                      # [...,1]
     delta = so3.log(r_hat.swapaxes(-1, -2) @ r)                          # [...,3], in r_hat's frame
-    a_d = smoothing_factor(d_cutoff, dt)
+    # smoothing_factor's α = 1 / (1 + τ/dt), τ = 1/(2π·cutoff), as x / (1 + x) with x = 2π·cutoff·dt
+    # (the same to rounding, two array operations fewer; 2π·dt serves both filters).
+    two_pi_dt = 2 * np.pi * dt
+    x_d = d_cutoff * two_pi_dt
+    a_d = x_d / (1 + x_d)
     w_hat = a_d * (delta / dt) + (1 - a_d) * w_hat
     speed = np.sqrt((w_hat * w_hat) @ _ONES3)
-    cutoff = _cutoff(min_cutoff, beta, speed, cutoff_scale)
-    a = smoothing_factor(cutoff[..., None], dt)
-    return r_hat @ so3.exp(a * delta), w_hat
+    x = _cutoff(min_cutoff, beta, speed, cutoff_scale)[..., None] * two_pi_dt
+    return r_hat @ so3.exp(x / (1 + x) * delta), w_hat
 
 
 class SO3OneEuroFilter:
