@@ -8,6 +8,7 @@ dropped and new tracks, repeated stamps, partial (and NaN) visibility, float32 a
 reflected rotations, with and without weights and viewing rays. Skipped without git history."""
 from __future__ import annotations
 
+import copy
 import importlib
 import subprocess
 import sys
@@ -183,3 +184,17 @@ def test_so3_one_euro_step_equals_the_reference(ref):
     want = step(r_hat, w_hat, r, np.repeat(dt, 24), 1.5, 0.5, 1.0, scale)
     _close(got[0].reshape(n, 3, 3), want[0], "stacked rotations")
     _close(got[1].reshape(n, 3), want[1], "stacked rates")
+
+
+def test_a_copied_smoother_continues_alike():
+    """The gather buffers kept per batch size are not shared by (nor stale in) a deep copy."""
+    calls = [c for c in _sequence(3, 60) if c[0] == "update" and c[1]]
+    a = smoothing.BodySmoother()
+    for _, ids, stamp, *args in calls[:30]:
+        a.update(ids, stamp, *args[:-1], camera_to_person=args[-1])
+    b = copy.deepcopy(a)
+    for _, ids, stamp, *args in calls[30:]:
+        got = a.update(ids, stamp, *args[:-1], camera_to_person=args[-1])
+        want = b.update(ids, stamp, *args[:-1], camera_to_person=args[-1])
+        for name in CLOSE + EXACT:
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)

@@ -129,6 +129,10 @@ class _Store:
         self.data = np.zeros((0, _WIDTH))
         self.scratch: Dict[int, tuple] = {}
 
+    def __getstate__(self):
+        """Copies and pickles leave the gather buffers out (their field views would not follow)."""
+        return dict(self.__dict__, scratch={})
+
     def lookup(self, track_ids) -> np.ndarray:
         """Row per id [P] (−1: unknown)."""
         return np.array([self.rows.get(int(t), -1) for t in track_ids], dtype=np.int64)
