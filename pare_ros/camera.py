@@ -20,8 +20,12 @@ the optical axis of a camera looking through the crop centre — and a weak-pers
    passes), then the translation for which PARE's camera model, fitted to the real image of the
    body, returns PARE's own (s, tx, ty) (up to three Newton steps on three equations).
 
-All of it runs in float64 NumPy on the host (a dozen 3×3 solves and a few hundred tiny array
-operations for a handful of people: far cheaper there than as Torch ops or GPU launches).
+All of it runs in float64 on the host: NumPy over the keypoints and LAPACK for the 3×3 solves
+(a hundred-odd tiny array operations for a handful of people, far cheaper there than as Torch
+ops or GPU launches); what is per person — rays, rotations, the 3×3 systems, acceptance tests,
+the stop rule — in Python floats, since a few dozen float operations cost less than one NumPy
+call's overhead. Those are the same IEEE operations in the same order as the array form they
+replaced, so the results are bit for bit the same (test/test_camera_equivalence.py).
 
 :func:`crop_cam_to_translation` is the former pass-through conversion (orientation unchanged,
 depth from the mean focal length), kept for comparison (scripts/geometry_sweep.py).
@@ -172,7 +176,7 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
                    iterations: int = 2, match_iterations: int = 3) -> CameraPlacement:
     """PARE's crop-frame root rotation and weak-perspective camera → camera-frame placement.
 
-    Computed in float64 NumPy on the host (module docstring). Pass host tensors (the estimator
+    Computed in float64 on the host (module docstring). Pass host tensors (the estimator
     copies its inputs over once, with everything else it needs on the host); device tensors are
     copied one by one.
 
@@ -190,15 +194,8 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
         :class:`CameraPlacement` (dtype and device of ``cam``; ``rest_root`` as given).
     """
     cam64, c, sides64, j0 = (_host64(x) for x in (cam, centres, sides, rest_root))
-    half_scale = sides64 * np.maximum(np.abs(cam64[:, 0]), 1e-4) / 2             # px per metre
-    r_ray = ray_rotation(c, intrinsics)
+    r_ray, transl = _place_on_rays(cam64, c, sides64, j0, intrinsics)
     global_orient = r_ray @ _host64(root_rotmats)
-    # Pelvis: on the ray through the pixel where PARE's camera puts it (crop frame: J0 + t) ...
-    d = _pixel_rays(c + half_scale[:, None] * (j0[:, :2] + cam64[:, 1:]), intrinsics)
-    # ... at the distance where the pinhole's local area scale sqrt(fx·fy)/(r·d_z^1.5) px/m
-    # matches PARE's side·s/2 (on the axis: r = f/(side·s/2), the former depth).
-    distance = math.sqrt(intrinsics.fx * intrinsics.fy) / (half_scale * d[:, 2] ** 1.5)
-    transl = d * distance[:, None] - j0
     if keypoints_crop is not None:
         # Coordinate-major [N,3,K] (sums over the keypoints run along the last axis): the
         # crop-frame keypoints and the same turned onto the ray about the pelvis, untranslated.
@@ -209,31 +206,70 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
             if match_iterations > 0:
                 transl = _match_crop_camera(points, turned, cam64, c, sides64, intrinsics, transl,
                                             match_iterations)
-    out = (torch.from_numpy(x).to(device=cam.device, dtype=cam.dtype) for x in (r_ray, global_orient, transl))
+    if cam.dtype == torch.float64 and cam.device.type == "cpu":      # the estimator's case
+        out = (torch.from_numpy(x) for x in (r_ray, global_orient, transl))
+    else:
+        out = (torch.from_numpy(x).to(device=cam.device, dtype=cam.dtype) for x in (r_ray, global_orient, transl))
     return CameraPlacement(*out, rest_root)
+
+
+def _place_on_rays(cam: np.ndarray, centres: np.ndarray, sides: np.ndarray, rest_root: np.ndarray,
+                   intrinsics: Intrinsics):
+    """Steps 1 and 2 of :func:`crop_to_camera`: R_ray [N,3,3] of the crop centres and the
+    translation [N,3] putting the pelvis on its ray at PARE's scale.
+
+    Per person in Python floats (a few dozen operations each cost less than one NumPy call on
+    [N] arrays, for a handful of people), the same IEEE operations in the same order as
+    :func:`ray_rotation` and :func:`_pixel_rays` on arrays.
+    """
+    fx, fy, cx, cy = intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy
+    focal = math.sqrt(fx * fy)
+    rotations, transl = [], []
+    for (s, tx, ty), (u, v), side, (jx, jy, jz) in zip(cam.tolist(), centres.tolist(), sides.tolist(),
+                                                       rest_root.tolist()):
+        dx, dy, dz = _ray(u, v, fx, fy, cx, cy)
+        k = 1 + dz
+        rotations.append((1.0 - dx * (dx / k), 0.0 - dx * (dy / k), dx,
+                          0.0 - dy * (dx / k), 1.0 - dy * (dy / k), dy, -dx, -dy, dz))
+        half_scale = side * max(abs(s), 1e-4) / 2                             # px per metre
+        # Pelvis: on the ray through the pixel where PARE's camera puts it (crop frame: J0 + t),
+        # at the distance where the pinhole's local area scale sqrt(fx·fy)/(r·d_z^1.5) px/m
+        # matches PARE's side·s/2 (on the axis: r = f/(side·s/2), the former depth).
+        dx, dy, dz = _ray(u + half_scale * (jx + tx), v + half_scale * (jy + ty), fx, fy, cx, cy)
+        scale = half_scale * dz ** 1.5
+        distance = focal / scale if scale != 0.0 else math.copysign(math.inf, scale)   # NumPy's x/0
+        transl.append((dx * distance - jx, dy * distance - jy, dz * distance - jz))
+    return np.array(rotations).reshape(-1, 3, 3), np.array(transl).reshape(-1, 3)
+
+
+def _ray(u: float, v: float, fx: float, fy: float, cx: float, cy: float) -> tuple:
+    """The unit ray (dx, dy, dz) through pixel (u, v): :func:`_pixel_rays` for one pixel."""
+    x, y = (u - cx) / fx, (v - cy) / fy
+    norm = math.sqrt(x * x + y * y + 1.0)
+    return x / norm, y / norm, 1.0 / norm
 
 
 def _host64(x) -> np.ndarray:
     """A tensor (any device) or array → float64 NumPy on the host."""
     if isinstance(x, torch.Tensor):
-        x = x.numpy(force=True)
-    return np.asarray(x).astype(np.float64, copy=False)
+        try:
+            x = x.numpy()                        # a host tensor: a view, the common case
+        except (RuntimeError, TypeError):        # on a device or requiring grad
+            x = x.numpy(force=True)
+    else:
+        x = np.asarray(x)
+    return x if x.dtype == np.float64 else x.astype(np.float64)
 
 
 def _solve(m: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Batched solve of m [N,3,3] · x = b [N,3] → x [N,3]; NaN for a singular m (which callers
-    reject, leaving that person as it was)."""
+    """Batched solve of m [N,3,3] · x = b [N,3] → x [N,3] (LAPACK); NaN for a singular m (which
+    callers reject, leaving that person as it was)."""
     try:
         return np.linalg.solve(m, b[..., None])[..., 0]
     except np.linalg.LinAlgError:                # rare (degenerate inputs): find which one(s)
         if len(m) == 1:
             return np.full_like(b, np.nan)
         return np.concatenate([_solve(m[i:i + 1], b[i:i + 1]) for i in range(len(m))])
-
-
-# The normal equations of the refinement from its per-iteration sums (S, Su, Sv, Sd, Sbu, Sbv,
-# Sdb): entry = coefficient · sums[column], row-major AᵀA then Aᵀb (see _refine_translation).
-_NORMAL_COLUMNS = np.array([0, 0, 1, 0, 0, 2, 1, 2, 3, 4, 5, 6])
 
 
 def _refine_translation(points, turned, cam, centres, sides, intrinsics, transl, iterations):
@@ -248,28 +284,46 @@ def _refine_translation(points, turned, cam, centres, sides, intrinsics, transl,
     With rows (fx, 0, −du), (0, fy, −dv) and right-hand sides b = (du·Z − fx·X, dv·Z − fy·Y), the
     normal equations are AᵀA = [[fx²·S, 0, −fx·Su], [0, fy²·S, −fy·Sv], [−fx·Su, −fy·Sv, Sd]],
     Aᵀb = (fx·Sbu, fy·Sbv, −Sdb) with S = Σw², Su = Σw²·du, Sd = Σw²·(du² + dv²), Sbu = Σw²·b_u,
-    Sdb = Σw²·(du·b_u + dv·b_v), …: seven weighted sums over the keypoints per iteration.
+    Sdb = Σw²·(du·b_u + dv·b_v), …: seven weighted sums over the keypoints per iteration (one
+    NumPy product), the systems assembled per person in Python floats and solved by LAPACK.
+
+    That system is ill-conditioned for a small, far body (its keypoints nearly on one ray), so
+    its solution there depends on rounding at ~1e-8 relative: the sums and the assembly are the
+    operations, in the order, of the array form this replaced, which keeps its results exactly.
     """
-    fx, fy = intrinsics.fx, intrinsics.fy
-    crop_xy = pare_crop_projection(points.transpose(0, 2, 1), cam).transpose(0, 2, 1)     # [N,2,K]
-    d = centres[..., None] - ((intrinsics.cx,), (intrinsics.cy,)) + sides[:, None, None] / 2 * crop_xy
+    fx, fy, cx, cy = intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy
+    # PARE's own 2D keypoints in pixels from (cx, cy): d = (u − cx) + side/2 · crop_xy with
+    # crop_xy = 5000/112 · (P_xy + t) / (P_z + tz) (pare_crop_projection); per person t, tz,
+    # u − cx, v − cy and side/2 as columns [N,6,1].
+    columns = np.array([(tx, ty, 2 * PARE_FOCAL / (PARE_CROP * max(abs(s), 1e-4)), u - cx, v - cy, side / 2)
+                        for (s, tx, ty), (u, v), side in zip(cam.tolist(), centres.tolist(), sides.tolist())])
+    columns = columns.reshape(-1, 6)[..., None]
+    crop_xy = PARE_FOCAL / (PARE_CROP / 2) * (points[:, :2] + columns[:, :2]) \
+        / np.maximum(points[:, 2:] + columns[:, 2:3], 1e-6)                     # [N,2,K]
+    d = columns[:, 3:5] + columns[:, 5:] * crop_xy
     z = turned[:, 2:]                                                           # [N,1,K]
-    b = d * z - ((fx,), (fy,)) * turned[:, :2]                                  # [N,2,K]
-    terms = np.concatenate((np.ones_like(z), d, (d * d).sum(1, keepdims=True), b,
-                            (d * b).sum(1, keepdims=True)), axis=1)            # [N,7,K]
-    coefficients = np.array([fx * fx, 0, -fx, 0, fy * fy, -fy, -fx, -fy, 1, fx, fy, -1])
-    eye = np.eye(3)
-    nearest = z[:, 0].min(-1)
+    b = d * z - np.array(((fx,), (fy,))) * turned[:, :2]                        # [N,2,K]
+    dd, db = d * d, d * b
+    terms = np.concatenate((np.ones(z.shape), d, dd[:, :1] + dd[:, 1:], b, db[:, :1] + db[:, 1:]),
+                           axis=1)                                              # [N,7,K]
+    nearest = np.minimum.reduce(z, -1).tolist()                                 # [N][1]
+    ffx, ffy = fx * fx, fy * fy
+    transl = transl.tolist()
     for _ in range(iterations):
-        w2 = 1.0 / np.maximum(z + transl[:, 2:, None], 1e-3) ** 2                # [N,1,K]
-        normal = (terms * w2).sum(-1)[:, _NORMAL_COLUMNS] * coefficients        # [N,12]
-        ridge = 1e-9 * np.maximum(normal[:, [0, 4, 8]].sum(-1), 1e-12)          # 1e-9 · trace
-        new = _solve(normal[:, :9].reshape(-1, 3, 3) + ridge[:, None, None] * eye,
-                     normal[:, 9:] + ridge[:, None] * transl)
+        w2 = 1.0 / np.maximum(z + np.array([t[2] for t in transl])[:, None, None], 1e-3) ** 2   # [N,1,K]
+        systems, rhs = [], []
+        for (s, su, sv, sd, sbu, sbv, sdb), t in zip(np.add.reduce(terms * w2, -1).tolist(), transl):
+            a, e, p, q = s * ffx, s * ffy, su * -fx, sv * -fy
+            ridge = 1e-9 * max(a + e + sd, 1e-12)                                  # 1e-9 · trace
+            zero = ridge * 0.0                                                  # + ridge·I, as arrays
+            systems.append((a + ridge, s * 0.0 + zero, p + zero, s * 0.0 + zero, e + ridge, q + zero,
+                            p + zero, q + zero, sd + ridge))
+            rhs.append((sbu * fx + ridge * t[0], sbv * fy + ridge * t[1], -sdb + ridge * t[2]))
+        solved = _solve(np.array(systems).reshape(-1, 3, 3), np.array(rhs).reshape(-1, 3)).tolist()
         # Keep the body in front of the camera whatever the inputs (untrained weights).
-        ok = np.isfinite(new).all(-1) & (new[:, 2] + nearest > 1e-2)
-        transl = np.where(ok[:, None], new, transl)
-    return transl
+        transl = [new if math.isfinite(new[0]) and math.isfinite(new[1]) and math.isfinite(new[2])
+                  and new[2] + near > 1e-2 else t for new, t, (near,) in zip(solved, transl, nearest)]
+    return np.array(transl).reshape(-1, 3)
 
 
 def _fit_crop_camera(points_xy: np.ndarray, points_z: np.ndarray, crop_xy: np.ndarray) -> np.ndarray:
@@ -284,13 +338,13 @@ def _fit_crop_camera(points_xy: np.ndarray, points_z: np.ndarray, crop_xy: np.nd
     """
     k = crop_xy.shape[-1]
     a = points_xy - crop_xy * points_z                                          # [...,2,K]
-    a_mean = a.sum(-1, keepdims=True) / k
-    a_c = a - a_mean
+    a_mean = np.add.reduce(a, -1) / k                                           # [...,2]
+    a_c = a - a_mean[..., None]
     lead = a.shape[:-2]
-    s = (a_c * crop_xy).reshape(*lead, -1).sum(-1) / (a_c * a_c).reshape(*lead, -1).sum(-1)
+    s = np.add.reduce((a_c * crop_xy).reshape(*lead, -1), -1) / np.add.reduce((a_c * a_c).reshape(*lead, -1), -1)
     out = np.empty(lead + (3,))
     out[..., 0] = np.log(np.maximum(np.abs(s), 1e-6))
-    out[..., 1:] = crop_xy.sum(-1) / (k * s[..., None]) - a_mean[..., 0]
+    out[..., 1:] = np.add.reduce(crop_xy, -1) / (k * s[..., None]) - a_mean
     return out
 
 
@@ -311,30 +365,39 @@ def _match_crop_camera(points, turned, cam, centres, sides, intrinsics, transl, 
     nearer parts larger). So the right T is the one whose real image, explained by PARE's
     camera model, gives back PARE's (s, tx, ty): three equations for three unknowns. The
     least-squares refinement before it is the start (within centimetres). The base point and
-    its three perturbations are evaluated as one batch [4,N].
+    its three perturbations are evaluated as one batch [4,N]; each person's step is accepted,
+    and the stop rule read, in Python floats.
+
+    The Newton steps end by a threshold, so the arrays are the operations, in the order, of the
+    array form this replaced (the same steps, bit for bit); only per-person scalars moved.
     """
     # Pixel → crop coordinates: (uv − centre)/(side/2), with uv = f·xy/z + c folded in.
     half = sides[:, None, None] / 2
-    scale = ((intrinsics.fx,), (intrinsics.fy,)) / half                         # [N,2,1]
-    shift = (((intrinsics.cx,), (intrinsics.cy,)) - centres[..., None]) / half  # [N,2,1]
+    scale = np.array(((intrinsics.fx,), (intrinsics.fy,))) / half               # [N,2,1]
+    shift = (np.array(((intrinsics.cx,), (intrinsics.cy,))) - centres[..., None]) / half  # [N,2,1]
     points_xy, points_z = points[:, :2], points[:, 2:] / (PARE_FOCAL / (PARE_CROP / 2))
+    nearest = np.minimum.reduce(turned[:, 2], -1).tolist()
     target = np.empty_like(cam)
     target[:, 0] = np.log(np.maximum(np.abs(cam[:, 0]), 1e-6))
     target[:, 1:] = cam[:, 1:]
-    nearest = turned[:, 2].min(-1)
+    transl = np.asarray(transl)
     for _ in range(iterations):
-        p = turned + (transl + _FD_OFFSETS)[..., None]                          # [4,N,3,K]
+        p = turned + (transl + _FD_OFFSETS)[..., None]
         crop_xy = p[:, :, :2] / np.maximum(p[:, :, 2:], 1e-6) * scale + shift
         res = _fit_crop_camera(points_xy, points_z, crop_xy) - target            # [4,N,3]
-        jac = ((res[1:] - res[0]) / _FD_EPS).transpose(1, 2, 0)                 # [N,3,3]
-        step = _solve(jac, res[0])
-        new = transl - step
-        # Accept steps that keep the body in front and do not jump (untrained weights): a
-        # non-finite step fails the second test, as a NaN/inf translation does.
-        ok = (new[:, 2] + nearest > 1e-2) & \
-            ((step * step).sum(-1) < 0.25 * np.maximum(transl[:, 2] ** 2, 0.01))   # |step| < max(|Tz|, 0.1)/2
-        transl = np.where(ok[:, None], new, transl)
-        # Converged: Newton's next step would be ~|step|² (< 1e-8 m here), far below 1e-6 m.
-        if (step * step).sum(-1).max() < _CONVERGED ** 2:
+        steps = _solve(((res[1:] - res[0]) / _FD_EPS).transpose(1, 2, 0), res[0]).tolist()
+        kept, converged = [], True
+        for t, (sx, sy, sz), near in zip(transl.tolist(), steps, nearest):
+            step2 = sx * sx + sy * sy + sz * sz
+            # Accept steps that keep the body in front and do not jump (untrained weights): a
+            # non-finite step fails the second test, as a NaN/inf translation does.
+            if t[2] - sz + near > 1e-2 and step2 < 0.25 * max(t[2] * t[2], 0.01):   # |step| < max(|Tz|, 0.1)/2
+                t = [t[0] - sx, t[1] - sy, t[2] - sz]
+            kept.append(t)
+            # Converged: Newton's next step would be ~|step|² (< 1e-8 m here), far below 1e-6 m
+            # (written so that a NaN step does not count as converged).
+            converged = converged and step2 < _CONVERGED ** 2
+        transl = np.array(kept).reshape(-1, 3)
+        if converged:
             break
     return transl

@@ -1,0 +1,138 @@
+"""pare_ros.camera after the per-call overhead cuts (Python floats for what is per person)
+against the all-array formulation it replaced (loaded from git revision ``REFERENCE_REV``), on
+many random and awkward inputs: bit for bit the same rotations and translations, after the same
+number of Newton steps. The refinement's 3×3 systems are ill-conditioned for small far bodies
+(their solution depends on rounding at ~1e-8 relative there), so exactly the same operations
+is the only way to keep "the same results" for every input."""
+from __future__ import annotations
+
+import importlib.util
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from pare_ros import camera
+from pare_ros.camera import Intrinsics
+
+REFERENCE_REV = "eff0ea2"          # the last commit with the former NumPy formulation
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """pare_ros/camera.py at REFERENCE_REV as its own module (skipped outside a git checkout)."""
+    try:
+        text = subprocess.run(["git", "-C", str(ROOT), "show", f"{REFERENCE_REV}:pare_ros/camera.py"],
+                              check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip(f"git revision {REFERENCE_REV} not available")
+    spec = importlib.util.spec_from_loader("camera_reference", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["camera_reference"] = module          # dataclasses look their module up
+    exec(compile(text, "camera_reference.py", "exec"), module.__dict__)
+    yield module
+    del sys.modules["camera_reference"]
+
+
+def _people(rng, n, regime):
+    """PARE-like inputs [N]: root rotations, cameras, crops, rest pelvis, 24 crop-frame keypoints;
+    ``regime`` picks typical people, crops at and beyond the image borders, or extreme cameras."""
+    root = Rotation.random(n, random_state=rng.integers(1 << 30)).as_matrix()
+    s = rng.uniform(0.5, 1.3, n)
+    t = rng.normal(0, 0.1, (n, 2))
+    centres = rng.uniform((50, 50), (1230, 670), (n, 2))
+    sides = rng.uniform(80, 500, n)
+    if regime == "borders":
+        centres = rng.uniform((-300, -300), (1580, 1020), (n, 2))
+        sides = rng.uniform(40, 900, n)
+    elif regime == "extreme":
+        s = np.exp(rng.uniform(math.log(0.03), math.log(8.0), n)) * rng.choice([1, -1], n, p=[0.9, 0.1])
+        t = rng.normal(0, 0.6, (n, 2))
+        sides = np.exp(rng.uniform(math.log(20), math.log(2000), n))
+    cam = np.c_[s, t]
+    rest_root = rng.normal((0, -0.2, 0), 0.03, (n, 3))
+    body = rng.uniform((-0.3, -0.6, -0.15), (0.3, 1.1, 0.15), (n, 24, 3)) @ np.diag([1.0, -1.0, 1.0])
+    keypoints = body @ root.transpose(0, 2, 1) + rest_root[:, None]
+    return [torch.from_numpy(x) for x in (root, cam, centres, sides, rest_root, keypoints)]
+
+
+def _intrinsics(rng):
+    fx = rng.uniform(300, 2000)
+    return Intrinsics(fx, fx * rng.uniform(0.9, 1.1), rng.uniform(300, 980), rng.uniform(200, 520))
+
+
+def _counting_fits(module, monkeypatch):
+    """Count the Newton steps of ``module``'s match (one crop-camera fit batch per step)."""
+    calls = []
+    fit = module._fit_crop_camera
+
+    def counted(*args):
+        calls.append(1)
+        return fit(*args)
+
+    monkeypatch.setattr(module, "_fit_crop_camera", counted)
+    return calls
+
+
+@pytest.mark.parametrize("regime", ["typical", "borders", "extreme"])
+def test_placement_equals_the_former_numpy_formulation(reference, regime, monkeypatch):
+    rng = np.random.default_rng(["typical", "borders", "extreme"].index(regime))
+    ours_steps, ref_steps = _counting_fits(camera, monkeypatch), _counting_fits(reference, monkeypatch)
+    for trial in range(60):
+        n = int(rng.integers(1, 9))
+        k = _intrinsics(rng)
+        root, cam, centres, sides, rest_root, keypoints = _people(rng, n, regime)
+        for options in (dict(keypoints_crop=keypoints), dict(keypoints_crop=keypoints, match_iterations=0), {}):
+            del ours_steps[:], ref_steps[:]
+            ours = camera.crop_to_camera(root, cam, centres, sides, k, rest_root, **options)
+            want = reference.crop_to_camera(root, cam, centres, sides, reference.Intrinsics(*k.as_tuple()),
+                                            rest_root, **options)
+            assert len(ours_steps) == len(ref_steps), (trial, options.keys())
+            # The same operations in the same order: bit for bit.
+            for got, ref in zip((ours.ray_rotation, ours.global_orient, ours.transl),
+                                (want.ray_rotation, want.global_orient, want.transl)):
+                assert torch.equal(got, ref), (trial, options.keys(), float((got - ref).abs().max()))
+
+
+def test_float32_and_single_people_keep_their_type(reference):
+    rng = np.random.default_rng(11)
+    k = _intrinsics(rng)
+    root, cam, centres, sides, rest_root, keypoints = (x.float() for x in _people(rng, 1, "typical"))
+    ours = camera.crop_to_camera(root, cam, centres, sides, k, rest_root, keypoints_crop=keypoints)
+    want = reference.crop_to_camera(root, cam, centres, sides, reference.Intrinsics(*k.as_tuple()), rest_root,
+                                    keypoints_crop=keypoints)
+    for got, ref in zip((ours.ray_rotation, ours.global_orient, ours.transl),
+                        (want.ray_rotation, want.global_orient, want.transl)):
+        assert got.dtype == torch.float32
+        assert torch.equal(got, ref)
+    assert ours.rest_root is rest_root
+
+
+def test_degenerate_people_are_placed_as_before(reference):
+    """Untrained weights: zero and negative scales, bodies collapsed onto the pelvis or onto a
+    line, a zero-sized crop: finite where they were, in front, and as before."""
+    rng = np.random.default_rng(12)
+    k = Intrinsics(600.0, 600.0, 640.0, 360.0)
+    root, cam, centres, sides, rest_root, keypoints = _people(rng, 6, "typical")
+    cam[0, 0], cam[1, 0] = 0.0, -0.7
+    keypoints[2] = rest_root[2]                                  # every keypoint at the pelvis
+    keypoints[3, :, 1:] = rest_root[3, 1:]                       # all on one line
+    ours = camera.crop_to_camera(root, cam, centres, sides, k, rest_root, keypoints_crop=keypoints)
+    want = reference.crop_to_camera(root, cam, centres, sides, reference.Intrinsics(*k.as_tuple()), rest_root,
+                                    keypoints_crop=keypoints)
+    assert torch.isfinite(ours.transl).all()
+    assert ((ours.transl[:, None, 2] + keypoints[..., 2]) > 0).all()
+    assert torch.equal(ours.transl, want.transl)
+    sides[5] = 0.0                                              # no crop: no finite placement
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for options in (dict(keypoints_crop=keypoints), {}):
+            ours = camera.crop_to_camera(root, cam, centres, sides, k, rest_root, **options)
+            want = reference.crop_to_camera(root, cam, centres, sides, reference.Intrinsics(*k.as_tuple()),
+                                            rest_root, **options)
+            np.testing.assert_array_equal(ours.transl.numpy(), want.transl.numpy())
