@@ -182,7 +182,8 @@ _SLICES = [(name, a, b, shape, not shape) for name, (a, b, shape) in _LAYOUT.ite
 def _fields(block: np.ndarray) -> Dict[str, np.ndarray]:
     """Views [n, *shape] of each field of a block of rows [n, width]: writing them writes it."""
     n = len(block)
-    return {name: block[:, a] if scalar else block[:, a:b].reshape((n,) + shape) for name, a, b, shape, scalar in _SLICES}
+    return {name: block[:, a] if scalar else block[:, a:b].reshape((n,) + shape)
+            for name, a, b, shape, scalar in _SLICES}
 
 
 class BodySmoother:

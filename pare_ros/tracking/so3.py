@@ -141,12 +141,6 @@ def _nearest_rotation_svd(m: np.ndarray) -> np.ndarray:
 
 
 def _det(m: np.ndarray) -> np.ndarray:
-    """[N,3,3] → determinants [N]: row 2 · (row 0 × row 1), the cross product from one gather
-    (np.linalg.det: one LU per matrix)."""
-    m9 = m.reshape(-1, 9)
-    g = m9[:, _CROSS_INDEX]                                                # [N,4,3]
-    return ((g[:, 0] * g[:, 1] - g[:, 2] * g[:, 3]) * m9[:, 6:]) @ _ONES3
-
-
-# Row 0 × row 1 of a flattened 3×3 = g0·g1 − g2·g3 with g_k = m9[_CROSS_INDEX[k]].
-_CROSS_INDEX = np.array([[1, 2, 0], [5, 3, 4], [2, 0, 1], [4, 5, 3]])
+    """[N,3,3] → determinants [N] by cofactor expansion (np.linalg.det: one LU per matrix)."""
+    m00, m01, m02, m10, m11, m12, m20, m21, m22 = m.reshape(-1, 9).T
+    return m00 * (m11 * m22 - m12 * m21) - m01 * (m10 * m22 - m12 * m20) + m02 * (m10 * m21 - m11 * m20)
