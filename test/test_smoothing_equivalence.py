@@ -198,3 +198,26 @@ def test_a_copied_smoother_continues_alike():
         want = b.update(ids, stamp, *args[:-1], camera_to_person=args[-1])
         for name in CLOSE + EXACT:
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+
+
+def test_rejected_updates_equal_the_reference(ref):
+    """Repeated ids, non-finite inputs and a stamp going back raise ValueError in both and
+    leave the state as it was: the next update agrees."""
+    calls = [c for c in _sequence(4, 40) if c[0] == "update" and len(c[1]) >= 2]
+    new, old = smoothing.BodySmoother(), ref["smoothing"].BodySmoother()
+    for _, ids, stamp, *args in calls[:20]:
+        for sm in (new, old):
+            sm.update(ids, stamp, *args[:-1], camera_to_person=args[-1])
+    _, ids, stamp, rot, z, betas, vis, weights, rays = calls[20]
+    nan_z = np.array(z, dtype=np.float64)
+    nan_z[0, 2] = np.nan
+    for bad in ([ids[0]] * len(ids), stamp, rot, z), (ids, stamp, rot, nan_z), (ids, calls[0][2] - 1, rot, z):
+        for sm in (new, old):
+            with pytest.raises(ValueError):
+                sm.update(bad[0], bad[1], bad[2], bad[3], betas, vis, weights, camera_to_person=rays)
+    got = new.update(ids, stamp, rot, z, betas, vis, weights, camera_to_person=rays)
+    want = old.update(ids, stamp, rot, z, betas, vis, weights, camera_to_person=rays)
+    for name in CLOSE:
+        _close(getattr(got, name), getattr(want, name), name)
+    for name in EXACT:
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
