@@ -3,8 +3,9 @@
 transforms and the SmplBody message, on synthetic data (no SMPL files needed).
 
 Two marker paths are timed: "objects" (body_markers → MarkerArray of Point objects →
-rclpy serialize_message, what ``Publisher.publish(msg)`` does) and "spliced"
-(MarkerBundle.serialize → bytes for ``Publisher.publish(bytes)``).
+rclpy serialize_message, what ``Publisher.publish(msg)`` does) and "cdr" (MarkerBundle.serialize:
+the records written straight to CDR bytes for ``Publisher.publish(bytes)``, marker_cdr.py), and
+``~/body_points`` as a PointCloudBundle (build + serialise).
 
     source scripts/env.sh && python scripts/benchmark_markers.py [--repeat 20] [--people 1]
 """
@@ -74,6 +75,7 @@ def main() -> None:
     from visualization_msgs.msg import MarkerArray
 
     from pare_ros.ros.body_messages import smpl_body_msg
+    from pare_ros.ros.body_points import body_points_bundle
     from pare_ros.ros.markers import MarkerBundle, body_marker_bundle, body_markers
     from pare_ros.ros.tf_frames import body_transforms
 
@@ -88,7 +90,7 @@ def main() -> None:
             markers += body_markers(b, i, header, faces, color_mode=mode, vertex_parts=vertex_parts)
         return serialize_message(MarkerArray(markers=markers))
 
-    def spliced(mode):
+    def cdr(mode):
         bundle = MarkerBundle()
         for i, b in enumerate(bodies):
             bundle.extend(body_marker_bundle(b, i, header, faces, color_mode=mode,
@@ -111,10 +113,13 @@ def main() -> None:
     med, best, data = timed(lambda: naive("track"), max(3, args.repeat // 4))
     print(f"markers track      naive   : {med:8.2f} ms (min {best:7.2f})  {len(data):>9,d} bytes")
     for mode in ("track", "visibility"):
-        for name, fn in (("objects", objects), ("spliced", spliced)):
+        for name, fn in (("objects", objects), ("cdr", cdr)):
             med, best, data = timed(lambda: fn(mode), args.repeat)
             print(f"markers {mode:10s} {name:8s}: {med:8.2f} ms (min {best:7.2f})  "
                   f"{len(data):>9,d} bytes")
+    med, best, data = timed(lambda: body_points_bundle(header, [(i, b.vertices) for i, b in enumerate(bodies)])
+                            .serialize(), args.repeat)
+    print(f"body points build+serialize: {med:8.2f} ms (min {best:7.2f})  {len(data):>9,d} bytes")
     med, best, tfs = timed(lambda: [body_transforms(b, f"b{i}", header)
                                     for i, b in enumerate(bodies)], args.repeat)
     print(f"tf transforms ({sum(map(len, tfs))}): {med:8.2f} ms (min {best:7.2f})")

@@ -1,4 +1,4 @@
-"""MarkerBundle's deferred mesh gather (one reused buffer, NumPy buffers spliced into the CDR)
+"""MarkerBundle's deferred mesh gather (one reused buffer, NumPy buffers joined into the CDR)
 gives the same MarkerArray as building every point explicitly from vertices[faces]."""
 from __future__ import annotations
 
@@ -64,13 +64,13 @@ def _bundle(bodies, mode: str) -> markers.MarkerBundle:
 
 
 @pytest.mark.parametrize("mode", ["track", "visibility"])
-def test_spliced_meshes_equal_explicit_points(mode):
+def test_cdr_meshes_equal_explicit_points(mode):
     # Sizes up, down and up again: the reused gather buffer must never leak a previous frame.
     for frame, people in enumerate((2, 1, 2)):
         bodies = [_body(10 * frame + i) for i in range(people)]
         bundle = _bundle(bodies, mode)
         data = bundle.serialize()
-        assert bundle.last_path == "spliced"
+        assert bundle.last_path == "cdr"
         _check_against_explicit(deserialize_message(data, MarkerArray), bodies, mode)
 
 
@@ -84,7 +84,7 @@ def test_indexed_and_plain_bulk_markers_mix():
     bundle.append(Marker(id=2), points=table[:4], colors=RNG.random((4, 4)))
     bundle.append(Marker(id=3), points=table, colors=RNG.random((10, 4)), index=index[::-1])
     decoded = deserialize_message(bundle.serialize(), MarkerArray)
-    assert bundle.last_path == "spliced"
+    assert bundle.last_path == "cdr"
     assert [len(m.points) for m in decoded.markers] == [6, 4, 6]
     assert [len(m.colors) for m in decoded.markers] == [0, 4, 6]
     np.testing.assert_array_equal([[p.x, p.y, p.z] for p in decoded.markers[2].points], table[index[::-1]])

@@ -308,7 +308,7 @@ def test_bundle_serialize_matches_rclpy(faces, vertex_parts, mode):
                                                  vertex_parts=vertex_parts, body_id=f"b{i}"))
     bundle.extend(markers.delete_markers(42, h))
     fast = bundle.serialize()
-    assert bundle.last_path == "spliced"
+    assert bundle.last_path == "cdr"
     reference = serialize_message(bundle.to_msg())
     assert len(fast) == len(reference)
     decoded = deserialize_message(fast, MarkerArray)
@@ -317,9 +317,11 @@ def test_bundle_serialize_matches_rclpy(faces, vertex_parts, mode):
     assert len(decoded.markers[1].points) == N_FACES * 3
 
 
-def test_bundle_serialize_falls_back_when_layout_unexpected(faces, monkeypatch):
+def test_bundle_serialize_falls_back_when_writer_disagrees(faces, monkeypatch):
+    from pare_ros.ros import marker_cdr
+
     bundle = markers.body_marker_bundle(make_fake_body(0), 1, header(), faces)
-    monkeypatch.setattr(bundle, "_splice", lambda data, sentinels: None)
+    monkeypatch.setattr(marker_cdr, "fast_path_agrees", lambda: False)
     data = bundle.serialize()
     assert bundle.last_path == "objects"
     decoded = deserialize_message(data, MarkerArray)
@@ -329,8 +331,8 @@ def test_bundle_serialize_falls_back_when_layout_unexpected(faces, monkeypatch):
 def test_bundle_keeps_markers_reusable(faces):
     bundle = markers.body_marker_bundle(make_fake_body(0), 1, header(), faces)
     first = bundle.serialize()
-    assert len(bundle.markers[0].points) == 0        # sentinel removed again
-    again = bundle.serialize()                       # padding bytes may differ, content not
+    assert len(bundle.markers[0].index) == N_FACES * 3     # the record is not changed
+    again = bundle.serialize()                             # padding bytes may differ, content not
     assert deserialize_message(again, MarkerArray) == deserialize_message(first, MarkerArray)
     with pytest.raises(ValueError, match="as long as"):
         markers.MarkerBundle().append(Marker(), points=np.zeros((3, 3)), colors=np.zeros((2, 4)))
