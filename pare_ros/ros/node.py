@@ -330,8 +330,9 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
             self.markers_pub.publish(out.markers.serialize())   # spliced bytes: ~1 ms, not ~36
         if out.debug_image is not None:
             self.debug_pub.publish(out.debug_image)
-        if out.body_points is not None:
-            self.points_pub.publish(out.body_points)
+        if out.body_points is not None:                        # CDR bytes where it is a bundle (body_points.py)
+            points = out.body_points
+            self.points_pub.publish(points.serialize() if hasattr(points, "serialize") else points)
         # Extra outputs (publishers made in _init_publishers) are published here, from `out`.
         self.planner.publish(out)        # ~/people, REP-155, forecasts (planner_outputs.py)
         out.timings["publish"] = time.perf_counter() - t
