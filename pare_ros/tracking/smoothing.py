@@ -48,11 +48,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from .one_euro import so3_one_euro_step
 from .so3 import angle_between, log, nearest_rotation
+from .track_store import STAMP, TrackStore, fields
 
 _EYE3 = np.eye(3)
 _ONES3, _ONES24 = np.ones(3), np.ones(24)           # sums over a last axis: one matmul
@@ -113,86 +114,13 @@ class SmoothedBatch:
         return log(self.rotmats)
 
 
-class _Store:
-    """Dense per-track state: one row of ``data`` [capacity, width] per track (rows reused after
-    ``drop``). An update gathers its tracks' rows once (into a buffer kept per batch size),
-    works on named views of that block (:func:`_fields`) and scatters it back once: a few large
-    copies instead of two small fancy-index operations per field."""
-
-    FIELDS = dict(x=(6,), P=(6, 6), rot=(24, 3, 3), w=(24, 3), stamp=(), bsum=(10,), wsum=(),
-                  frames=(), run=(), pend=(), pend_t=(3,), pend_rot=(24, 3, 3), pend_stamp=(),
-                  last_t=(3,), last_stamp=())
-
-    def __init__(self) -> None:
-        self.rows: Dict[int, int] = {}
-        self.free: List[int] = []
-        self.data = np.zeros((0, _WIDTH))
-        self.scratch: Dict[int, tuple] = {}
-
-    def __getstate__(self):
-        """Copies and pickles leave the gather buffers out (their field views would not follow)."""
-        return dict(self.__dict__, scratch={})
-
-    def lookup(self, track_ids) -> np.ndarray:
-        """Row per id [P] (−1: unknown)."""
-        return np.array([self.rows.get(int(t), -1) for t in track_ids], dtype=np.int64)
-
-    def gather(self, rows: np.ndarray):
-        """(block [n, width], a copy of those rows; its :func:`_fields`). One buffer per n,
-        reused by the next gather of n rows, so that its field views are made once."""
-        got = self.scratch.get(len(rows))
-        if got is None:
-            block = np.zeros((len(rows), _WIDTH))
-            got = self.scratch[len(rows)] = (block, _fields(block))
-        got[0][...] = self.data[rows]
-        return got
-
-    def allocate(self, track_id: int) -> int:
-        if not self.free:
-            n = len(self.data)
-            grow = max(8, n)
-            self.data = np.concatenate([self.data, np.zeros((grow, _WIDTH))])
-            self.free = list(range(n + grow - 1, n - 1, -1))
-        row = self.free.pop()
-        self.rows[int(track_id)] = row
-        return row
-
-    def drop(self, track_id: int) -> None:
-        row = self.rows.pop(int(track_id), None)
-        if row is not None:
-            self.free.append(row)
-
-
-def _layout():
-    """name → (first column, last column + 1, shape) of each field in a row of ``_Store.data``."""
-    out, start = {}, 0
-    for name, shape in _Store.FIELDS.items():
-        size = math.prod(shape)
-        out[name] = (start, start + size, shape)
-        start += size
-    return out
-
-
-_LAYOUT = _layout()
-_WIDTH = max(stop for _, stop, _ in _LAYOUT.values())
-_STAMP = _LAYOUT["stamp"][0]
-_SLICES = [(name, a, b, shape, not shape) for name, (a, b, shape) in _LAYOUT.items()]
-
-
-def _fields(block: np.ndarray) -> Dict[str, np.ndarray]:
-    """Views [n, *shape] of each field of a block of rows [n, width]: writing them writes it."""
-    n = len(block)
-    return {name: block[:, a] if scalar else block[:, a:b].reshape((n,) + shape)
-            for name, a, b, shape, scalar in _SLICES}
-
-
 class BodySmoother:
     """Smoothing state per track id; ``update`` once per image for all its people,
     ``drop`` when a track is deleted, ``reset`` to forget everything."""
 
     def __init__(self, params: Optional[SmoothingParams] = None) -> None:
         self.params = params or SmoothingParams()
-        self._s = _Store()
+        self._s = TrackStore()
 
     # ----------------------------------------------------------------------------------
     def update(self, track_ids: Sequence[int], stamp: float, rotmats, transl, betas,
@@ -228,7 +156,7 @@ class BodySmoother:
         n_old = np.count_nonzero(old)
         known = n_old == n                                      # the usual frame: gather first
         block, st = s.gather(rows) if known else (None, None)   # [n, width] (a copy), its fields
-        if n_old and stamp < np.minimum.reduce(block[:, _STAMP] if known else s.data[rows[old], _STAMP]):
+        if n_old and stamp < np.minimum.reduce(block[:, STAMP] if known else s.data[rows[old], STAMP]):
             raise ValueError(f"stamp {stamp:.6f} is older than a track's previous one; drop() or reset() "
                              "the track when time jumps back")
         if not known:
@@ -246,7 +174,7 @@ class BodySmoother:
             held = self._step(st, dt, z, rot, R, vis, stamp)
         elif n_run:
             sub = block[run]
-            held[run] = self._step(_fields(sub), dt[run], z[run], rot[run], R[run],
+            held[run] = self._step(fields(sub), dt[run], z[run], rot[run], R[run],
                                    vis if vis is None else vis[run], stamp)
             block[run] = sub
         if np.count_nonzero(fresh):
@@ -378,7 +306,7 @@ class BodySmoother:
         rows = self._s.lookup(track_ids)
         if (rows < 0).any():
             raise KeyError(f"unknown track ids {np.asarray(track_ids)[rows < 0].tolist()}")
-        st = _fields(self._s.data[rows])
+        st = fields(self._s.data[rows])
         x = st["x"]
         dt = float(stamp) - st["stamp"]
         return x[:, :3] + dt[:, None] * x[:, 3:], x[:, 3:].copy()
@@ -387,7 +315,7 @@ class BodySmoother:
         self._s.drop(track_id)
 
     def reset(self) -> None:
-        self._s = _Store()
+        self._s = TrackStore()
 
     def __contains__(self, track_id: int) -> bool:
         return int(track_id) in self._s.rows
