@@ -22,7 +22,7 @@ from ..overlay import render_overlay
 from ..world_frame import move_smpl_params, planner_frame
 from .body_array import SmplBodyArrayBundle
 from .body_messages import body_columns
-from .body_points import body_points_msg
+from .body_points import body_points_bundle
 from .camera_info import (CameraInfoError, check_image_size, distortion_warning, expected_image_size,
                           fallback_intrinsics, fallback_warning, intrinsics_from_camera_info,
                           is_uncalibrated)
@@ -64,7 +64,7 @@ class FrameOutputs:
     transforms: TransformBundle = field(default_factory=TransformBundle)   # TF: .serialize() / .to_msgs()
     markers: Optional[MarkerBundle] = None
     debug_image: object = None                       # sensor_msgs/Image
-    body_points: object = None                       # sensor_msgs/PointCloud2
+    body_points: object = None                       # PointCloudBundle: .serialize() / .to_msg()
     timings: Dict[str, float] = field(default_factory=dict)
     people: int = 0
     tracks_removed: List[int] = field(default_factory=list)
@@ -372,7 +372,7 @@ class FrameProcessor:
                 self._last_mesh_time = now
             outputs.markers = bundle
         if s.publish_body_points and want_points:
-            outputs.body_points = body_points_msg(header, [(view.track_id, body.vertices) for view, body in people],
+            outputs.body_points = body_points_bundle(header, [(view.track_id, body.vertices) for view, body in people],
                                                   stride=s.body_points_stride)
         timings["messages"] = time.perf_counter() - t
 

@@ -327,7 +327,7 @@ class PareNode(NodeParameters, NodeLifecycle, LifecycleNode):
         if out.transforms:
             self.tf_pub.publish(out.transforms.serialize())     # CDR bytes: ~0.1 ms, not ~2
         if out.markers is not None and len(out.markers):
-            self.markers_pub.publish(out.markers.serialize())   # spliced bytes: ~1 ms, not ~36
+            self.markers_pub.publish(out.markers.serialize())   # CDR bytes (marker_cdr.py)
         if out.debug_image is not None:
             self.debug_pub.publish(out.debug_image)
         if out.body_points is not None:                        # CDR bytes where it is a bundle (body_points.py)

@@ -67,7 +67,7 @@ def process_bag(input_bag: Path, output_bag: Path, image_topic: str, info_topic:
             if out.transforms:
                 bag.write_raw("/tf", "tf2_msgs/msg/TFMessage", out.transforms.serialize(), log_ns)
             if out.markers is not None and len(out.markers):
-                bag.write(f"{namespace}/markers", out.markers.to_msg(), log_ns)
+                bag.write_raw(f"{namespace}/markers", "visualization_msgs/msg/MarkerArray", out.markers.serialize(), log_ns)
             if out.debug_image is not None:
                 bag.write(f"{namespace}/debug_image", out.debug_image, log_ns)
             counts["processed"] += 1
