@@ -36,19 +36,11 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 MIN_SIZE = 1.0   # px; prediction never shrinks a box below this
-# Up to this many rows, predict / update / boxes work per row in Python floats (the same
-# operations in the same order as the array form, so the same results): for a handful of
-# tracks a few dozen float operations per row cost less than the array form's NumPy calls.
-SCALAR_ROWS = 4
-SCALAR_PAIRS = 4          # the same for gating_distance's (row, measurement) pairs
 
 
 def xyxy_to_cxcywh(boxes) -> np.ndarray:
     """[N,4] xyxy → [N,4] (cx, cy, w, h), float64."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    if len(b) <= SCALAR_ROWS:                       # per box in Python floats (as predict)
-        return np.array([((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0)
-                         for x0, y0, x1, y1 in b.tolist()]).reshape(-1, 4)
     return np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], axis=1)
 
 
@@ -117,8 +109,6 @@ class BoxKalmanBatch:
         Q = q [[dt³/3, dt²/2], [dt²/2, dt]], q = (accel · h)², h the box height before the step.
         """
         sel = slice(None) if rows is None else np.asarray(rows, dtype=np.intp)
-        if (len(self.x) if rows is None else len(sel)) <= SCALAR_ROWS:
-            return self._predict_rows(float(stamp), sel)
         x, cov = self.x[sel], self.cov[sel]             # views (all rows) or copies (a list)
         dt = np.maximum(float(stamp) - self.stamp[sel], 0.0)[:, None]      # [R,1]
         a, b, c = cov[:, 0], cov[:, 1], cov[:, 2]                           # [R,4] each
@@ -136,30 +126,6 @@ class BoxKalmanBatch:
             self.x[sel], self.cov[sel] = x, cov
         self.stamp[sel] = np.maximum(self.stamp[sel], float(stamp))
 
-    def _predict_rows(self, stamp: float, sel) -> None:
-        """:meth:`predict` per row in Python floats: the same operations in the same order (so
-        the same results, bit for bit), without the thirty-odd NumPy calls. dt³ stays a NumPy
-        power, whose library may round differently from Python's."""
-        stamps = self.stamp[sel].tolist()
-        dt = [max(stamp - t, 0.0) for t in stamps]
-        accel = self.accel.tolist()
-        states, covs = [], []
-        for x, (a, b, c), t, t3 in zip(self.x[sel].tolist(), self.cov[sel].tolist(), dt,
-                                       (np.array(dt) ** 3 / 3).tolist()):
-            h = max(x[3], MIN_SIZE)
-            q = [(g * h) * (g * h) for g in accel]
-            t2 = t * t / 2
-            covs.append(([a[j] + t * (2 * b[j] + t * c[j]) + q[j] * t3 for j in range(4)],
-                         [b[j] + t * c[j] + q[j] * t2 for j in range(4)],
-                         [c[j] + q[j] * t for j in range(4)]))
-            x = [x[0] + t * x[4], x[1] + t * x[5], x[2] + t * x[6], x[3] + t * x[7], *x[4:]]
-            if t > 0:                       # sizes ≥ MIN_SIZE where time advanced (NaN stays NaN)
-                x[2], x[3] = max(x[2], MIN_SIZE), max(x[3], MIN_SIZE)
-            states.append(x)
-        if states:
-            self.x[sel], self.cov[sel] = states, covs
-            self.stamp[sel] = [t if t >= stamp or t != t else stamp for t in stamps]   # np.maximum
-
     def update(self, rows: Sequence[int], z: np.ndarray) -> np.ndarray:
         """Fuse measurements z [R,4] (cx, cy, w, h), one per row of ``rows`` [R] (distinct),
         taken at the rows' current stamps; returns the rows' new states [R,8] (a copy).
@@ -168,11 +134,6 @@ class BoxKalmanBatch:
         Per coordinate: s = var + r, gain k = (var, cov) / s, and P ← (I − K H) P, symmetrised
         (the off-diagonal term is the mean of its two round-off versions, as (P + Pᵀ)/2)."""
         rows = np.asarray(rows, dtype=np.intp)
-        if len(rows) <= SCALAR_ROWS:
-            try:
-                return self._update_rows(rows, z)
-            except ZeroDivisionError:       # var + r = 0 (no measurement noise): NumPy's x/0 below
-                pass
         r = (self.measurement_std * np.maximum(z[:, 3:4], MIN_SIZE)) ** 2   # [R,1]
         x, cov = self.x[rows], self.cov[rows]                               # copies
         a, b, c = cov[:, 0], cov[:, 1], cov[:, 2]
@@ -187,69 +148,20 @@ class BoxKalmanBatch:
         self.x[rows], self.cov[rows] = x, cov
         return x
 
-    def _update_rows(self, rows: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """:meth:`update` per row in Python floats, as :meth:`_predict_rows` (state written only
-        once all rows are done)."""
-        states, covs = [], []
-        for x, (a, b, c), m in zip(self.x[rows].tolist(), self.cov[rows].tolist(), np.asarray(z).tolist()):
-            r = self.measurement_std * max(m[3], MIN_SIZE)
-            r = r * r
-            new = ([], [], [])
-            for j in range(4):
-                s = a[j] + r
-                k_pos, k_rate = a[j] / s, b[j] / s
-                innovation = m[j] - x[j]
-                x[j] += k_pos * innovation
-                x[j + 4] += k_rate * innovation
-                new[0].append((1 - k_pos) * a[j])
-                new[1].append(((1 - k_pos) * b[j] + (b[j] - k_rate * a[j])) / 2)
-                new[2].append(c[j] - k_rate * b[j])
-            states.append(x)
-            covs.append(new)
-        states = np.array(states).reshape(-1, 8)
-        if len(states):
-            self.x[rows], self.cov[rows] = states, covs
-        return states
-
     def gating_distance(self, rows: Sequence[int], z: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance [R,M] of measurements z [M,4] (cx, cy, w, h) to the
         current prediction of each row in ``rows`` [R], with covariance H P Hᵀ + R,
         R = (measurement_std · predicted h)² I. Compare with a χ²(4) quantile (13.28 = 99 %)."""
         rows = np.asarray(rows, dtype=np.intp)
-        if len(rows) * len(z) <= SCALAR_PAIRS:
-            try:
-                return self._gating_pairs(rows, z)
-            except ZeroDivisionError:       # S = 0 (no measurement noise): NumPy's x/0 below
-                pass
         x = self.x[rows]
         r = (self.measurement_std * np.maximum(x[:, 3:4], MIN_SIZE)) ** 2   # [R,1]
         s = self.cov[rows, 0] + r                                           # [R,4], S is diagonal
         d = z[None] - x[:, None, :4]                                        # [R,M,4]
         return (d * (d / s[:, None])).sum(axis=2)
 
-    def _gating_pairs(self, rows: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """:meth:`gating_distance` per pair in Python floats, as :meth:`_predict_rows`."""
-        out, measured = [], np.asarray(z).tolist()
-        for x, var in zip(self.x[rows, :4].tolist(), self.cov[rows, 0].tolist()):
-            r = self.measurement_std * max(x[3], MIN_SIZE)
-            s0, s1, s2, s3 = (v + r * r for v in var)
-            row = []
-            for m in measured:
-                d0, d1, d2, d3 = m[0] - x[0], m[1] - x[1], m[2] - x[2], m[3] - x[3]
-                row.append(d0 * (d0 / s0) + d1 * (d1 / s1) + d2 * (d2 / s2) + d3 * (d3 / s3))   # Σ left to right
-            out.append(row)
-        return np.array(out).reshape(len(rows), len(measured))
-
     def boxes(self, rows: Optional[Sequence[int]] = None) -> np.ndarray:
         """Current boxes [R,4] xyxy of ``rows`` (default all)."""
-        x = self.x if rows is None else self.x[np.asarray(rows, dtype=np.intp)]
-        if len(x) > SCALAR_ROWS:
-            return cxcywh_to_xyxy(x)
-        out = []                                        # cxcywh_to_xyxy in Python floats
-        for cx, cy, w, h in x[:, :4].tolist():
-            half_w, half_h = max(w, MIN_SIZE) / 2, max(h, MIN_SIZE) / 2
-            out.append((cx - half_w, cy - half_h, cx + half_w, cy + half_h))
-        return np.array(out).reshape(-1, 4)
+        return cxcywh_to_xyxy(self.x if rows is None else self.x[np.asarray(rows, dtype=np.intp)])
 
 
 class BoxKalmanFilter:

@@ -51,7 +51,7 @@ from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from .association import assign, gated_costs, iou_matrix, match
+from .association import assign, iou_matrix, match
 from .ids import BodyIdFormat
 from .kalman import BoxKalmanBatch, xyxy_to_cxcywh
 
@@ -269,9 +269,10 @@ class Tracker:
             d2 = self._kf.gating_distance(rows, frame.z[det_idx])
             # IoU alone also passes a small far person's box inside a near person's (IoU = their
             # area ratio): require similar heights on that path; d² checks the size itself.
-            cost, allowed = gated_costs(iou, d2, predicted[:, 3] - predicted[:, 1], dets[:, 3] - dets[:, 1],
-                                        self.iou_threshold, self.max_height_ratio, self.gate)
-            pairs, free_t, free_d = assign(cost, allowed)
+            ratio = np.abs(np.log(np.maximum(dets[:, 3] - dets[:, 1], 1e-6)[None]
+                                  / np.maximum(predicted[:, 3] - predicted[:, 1], 1e-6)[:, None]))
+            allowed = ((iou >= self.iou_threshold) & (ratio <= math.log(self.max_height_ratio))) | (d2 <= self.gate)
+            pairs, free_t, free_d = assign(1.0 - iou + np.minimum(d2 / self.gate, 1.0), allowed)
         else:
             pairs, free_t, free_d = match(iou, self.iou_threshold if gated else self.low_iou_threshold)
         if pairs:
