@@ -315,9 +315,7 @@ def _refine_translation(points, turned, cam, centres, sides, intrinsics, transl,
         for (s, su, sv, sd, sbu, sbv, sdb), t in zip(np.add.reduce(terms * w2, -1).tolist(), transl):
             a, e, p, q = s * ffx, s * ffy, su * -fx, sv * -fy
             ridge = 1e-9 * max(a + e + sd, 1e-12)                                  # 1e-9 · trace
-            zero = ridge * 0.0                                                  # + ridge·I, as arrays
-            systems.append((a + ridge, s * 0.0 + zero, p + zero, s * 0.0 + zero, e + ridge, q + zero,
-                            p + zero, q + zero, sd + ridge))
+            systems.append((a + ridge, 0.0, p, 0.0, e + ridge, q, p, q, sd + ridge))
             rhs.append((sbu * fx + ridge * t[0], sbv * fy + ridge * t[1], -sdb + ridge * t[2]))
         solved = _solve(np.array(systems).reshape(-1, 3, 3), np.array(rhs).reshape(-1, 3)).tolist()
         # Keep the body in front of the camera whatever the inputs (untrained weights).
