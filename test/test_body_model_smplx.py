@@ -125,6 +125,21 @@ def test_gradients_match_smplx(body_model):
     torch.testing.assert_close(grads[0][1], grads[1][1], atol=2e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("n, scale", [(1, 0.5), (8, 2.5), (3, 1.0)])
+def test_cpu_skeleton_in_numpy_equals_the_torch_modules_and_smplx(body_model, n, scale):
+    """On CPU tensors outside autograd the skeleton is posed with NumPy (host_joints.py);
+    under autograd by the torch modules: both against smplx, and against each other."""
+    rot, betas = _inputs(n, 21, scale)
+    host = body_model(rot, betas)
+    with torch.enable_grad():
+        torch_path = body_model(rot.clone().requires_grad_(), betas)
+    vertices, joints, joints49, rest = _smplx(body_model, rot, betas)
+    for name, ref in (("vertices", vertices), ("joints", joints), ("joints49", joints49), ("rest_joints", rest)):
+        torch.testing.assert_close(getattr(host, name), ref, atol=ATOL, rtol=0, msg=name)
+        torch.testing.assert_close(getattr(torch_path, name).detach(), ref, atol=ATOL, rtol=0, msg=name)
+        torch.testing.assert_close(getattr(host, name), getattr(torch_path, name).detach(), atol=ATOL, rtol=0)
+
+
 def test_forward_kinematics_any_joint_order():
     """Pointer jumping does not rely on SMPL's parents-before-children numbering."""
     perm = np.random.default_rng(3).permutation(24)

@@ -26,6 +26,7 @@ from smplx.utils import Struct
 
 from .. import model_files
 from ..constants import JOINT49_FROM_54
+from .host_joints import HostJoints
 from .kinematics import ForwardKinematics
 from .skinning import KeypointSkinning, MeshSkinning
 from .smpl_files import load_smpl_file, validate_smpl_arrays
@@ -149,19 +150,34 @@ class BodyModel(torch.nn.Module):
             betas: [N, num_betas] shape coefficients (``pred_shape``).
             vertices: True: the mesh [N, 6890, 3]; a :meth:`vertex_subset`: only its vertices
                 [N, V', 3], at V'/6890 of the cost; False: joints, keypoints and rest joints only
-                (``vertices`` None), the same numbers (they do not need the mesh).
+                (``vertices`` None), the same numbers (they do not need the mesh). On CPU
+                tensors outside autograd the skeleton is posed with NumPy (:mod:`.host_joints`).
         """
         dtype = self.smpl.v_template.dtype
         rotmats, betas = rotmats.to(dtype), betas.to(dtype)
-        shaped = self._shaped_joints(betas)                                           # [N,2,24,3]
-        world = self.forward_kinematics(rotmats, shaped[:, 1])                       # [N,24,4,4]
-        # Features of the blend shapes: betas and SMPL's pose feature (R_j - I, joints 1..23).
-        features = torch.cat([betas, (rotmats[:, 1:] - self._identity).flatten(1)], dim=1)
-        rest = shaped[:, 0].contiguous()
+        if rotmats.device.type == "cpu" and not (
+                torch.is_grad_enabled() and (rotmats.requires_grad or betas.requires_grad)):
+            world, features, rest, joints49 = (torch.from_numpy(x) for x in
+                                               self._host_joints()(rotmats.detach().numpy(), betas.detach().numpy()))
+        else:
+            shaped = self._shaped_joints(betas)                                       # [N,2,24,3]
+            world = self.forward_kinematics(rotmats, shaped[:, 1])                   # [N,24,4,4]
+            # Features of the blend shapes: betas and SMPL's pose feature (R_j - I, joints 1..23).
+            features = torch.cat([betas, (rotmats[:, 1:] - self._identity).flatten(1)], dim=1)
+            rest = shaped[:, 0].contiguous()
+            joints49 = self.keypoints(features, world)
         skinning = vertices if isinstance(vertices, MeshSkinning) else self.mesh if vertices else None
         mesh = None if skinning is None else skinning(features, world, rest)
-        return BodyModelOutput(vertices=mesh, joints=world[:, :, :3, 3].contiguous(),
-                               joints49=self.keypoints(features, world), rest_joints=rest)
+        return BodyModelOutput(vertices=mesh, joints=world[:, :, :3, 3].contiguous(), joints49=joints49,
+                               rest_joints=rest)
+
+    def _host_joints(self) -> HostJoints:
+        """The skeleton posed with NumPy (:mod:`.host_joints`) for the current CPU buffers
+        (made again after ``.to()`` gave the module new ones)."""
+        key = (self._joints_dirs.data_ptr(), self._joints_dirs.dtype)
+        if getattr(self, "_host_key", None) != key:
+            self._host, self._host_key = HostJoints(self), key
+        return self._host
 
     def vertex_subset(self, vertex_indices: torch.Tensor | Sequence[int]) -> MeshSkinning:
         """Skinning of vertices ``vertex_indices`` [V'] only, for ``forward(..., vertices=subset)``
