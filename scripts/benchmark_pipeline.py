@@ -161,11 +161,14 @@ def main(argv=None) -> int:
     parser.add_argument("--subscribers", nargs="+", choices=sorted(SUBSCRIBERS), default=list(SUBSCRIBERS))
     parser.add_argument("--device", default="cpu", help="cpu or cuda (crops, SMPL and the stand-in's outputs)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's own; 1 is steadier on a shared machine)")
+                        help="torch, OpenCV and OpenBLAS threads (default: their own; 1 keeps all the work on the measured thread)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.threads:
+        import cv2
+
         torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)          # the crops' warps (OpenCV's own thread pool)
     if args.warmup < 1:
         parser.error("--warmup must be ≥ 1 (the first frame pays for lazy initialisation)")
     try:
