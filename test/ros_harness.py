@@ -81,3 +81,29 @@ def spin_until(executor, condition: Callable[[], bool], timeout: float) -> bool:
             return True
         executor.spin_once(timeout_sec=0.05)
     return condition()
+
+
+def publish_bytes_and_receive(msg_type, data: bytes, topic: str, attempts: int = 100):
+    """Publish CDR ``data`` (``Publisher.publish(bytes)``) through the real rmw in this process
+    and return the first ``msg_type`` message a subscriber on ``topic`` receives (None: none)."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=DOMAIN_ID)
+    try:
+        node = rclpy.create_node(topic + "_node", context=context)
+        got = []
+        node.create_subscription(msg_type, topic, got.append, 10)
+        pub = node.create_publisher(msg_type, topic, 10)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        for _ in range(attempts):
+            if got:
+                break
+            pub.publish(data)
+            executor.spin_once(timeout_sec=0.05)
+        node.destroy_node()
+        return got[0] if got else None
+    finally:
+        rclpy.try_shutdown(context=context)

@@ -110,26 +110,10 @@ def test_fallback_and_self_check(monkeypatch):
 
 
 def test_published_bytes_arrive_as_the_message():
-    import rclpy
-    from ros_harness import DOMAIN_ID
+    """Publisher.publish(bytes) through the real rmw: a subscriber gets the same PointCloud2."""
+    from ros_harness import publish_bytes_and_receive
 
     people, header = _people(2), _header()
-    data = body_points_bundle(header, people, 2).serialize()
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=DOMAIN_ID)     # random per run (ros_harness)
-    try:
-        node = rclpy.create_node("body_points_cdr_test", context=context)
-        got = []
-        node.create_subscription(PointCloud2, "pare_points_cdr_test", got.append, 10)
-        pub = node.create_publisher(PointCloud2, "pare_points_cdr_test", 10)
-        executor = rclpy.executors.SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        for _ in range(100):
-            if got:
-                break
-            pub.publish(data)
-            executor.spin_once(timeout_sec=0.05)
-        assert got and got[0] == _reference(header, people, 2)
-        node.destroy_node()
-    finally:
-        rclpy.try_shutdown(context=context)
+    got = publish_bytes_and_receive(PointCloud2, body_points_bundle(header, people, 2).serialize(),
+                                    "pare_points_cdr_test")
+    assert got is not None and got == _reference(header, people, 2)

@@ -211,28 +211,11 @@ def test_records_are_not_changed_by_serialize_or_to_msg():
 
 def test_published_bytes_arrive_as_the_message():
     """Publisher.publish(bytes) through the real rmw: a subscriber gets the same MarkerArray."""
-    import rclpy
-    from ros_harness import DOMAIN_ID
+    from ros_harness import publish_bytes_and_receive
 
     bundle = _people_bundle(2, "visibility")
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=DOMAIN_ID)     # random per run (ros_harness)
-    try:
-        node = rclpy.create_node("marker_cdr_test", context=context)
-        got = []
-        node.create_subscription(MarkerArray, "pare_marker_cdr_test", got.append, 10)
-        pub = node.create_publisher(MarkerArray, "pare_marker_cdr_test", 10)
-        executor = rclpy.executors.SingleThreadedExecutor(context=context)
-        executor.add_node(node)
-        for _ in range(100):
-            if got:
-                break
-            pub.publish(bundle.serialize())
-            executor.spin_once(timeout_sec=0.05)
-        assert got and got[0] == deserialize_message(serialize_message(bundle.to_msg()), MarkerArray)
-        node.destroy_node()
-    finally:
-        rclpy.try_shutdown(context=context)
+    got = publish_bytes_and_receive(MarkerArray, bundle.serialize(), "pare_marker_cdr_test")
+    assert got is not None and got == deserialize_message(serialize_message(bundle.to_msg()), MarkerArray)
 
 
 def test_visibility_colors_formula_with_non_finite_values():

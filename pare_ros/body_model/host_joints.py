@@ -1,14 +1,15 @@
 """SMPL's skeleton (joint transforms, PARE's 49 keypoints, rest joints) in NumPy, for CPU batches.
 
-:meth:`BodyModel.forward` with ``vertices=False`` on CPU tensors (outside autograd) runs here:
-the same constants and the same contractions as :class:`.kinematics.ForwardKinematics` and
-:class:`.skinning.KeypointSkinning` (pointer-jumping chain products, the keypoints' per-pair
-coefficients as one GEMM), written with NumPy on zero-copy views. For the node's batches of
-1-8 people the work is a few dozen operations on tiny arrays, where a NumPy call costs ~1-3 µs
-and a torch one ~5-10 µs on this CPU: 0.13 / 0.35 ms instead of 0.29 / 0.50 ms for 1 / 8 people
-(docs/benchmarks.md). The mesh, where asked for, is skinned from these transforms by the torch
-module, so joints are the same numbers with or without it. On CUDA, and wherever gradients are
-needed, the torch modules run.
+:meth:`BodyModel.forward` on CPU tensors (outside autograd) poses the skeleton here, with or
+without the mesh: the same constants and the same contractions as
+:class:`.kinematics.ForwardKinematics` and :class:`.skinning.KeypointSkinning` (pointer-jumping
+chain products, the keypoints' per-pair coefficients as one GEMM), written with NumPy on
+zero-copy views. For the node's batches of 1-8 people the work is a few dozen operations on tiny
+arrays, where a NumPy call costs ~1-3 µs and a torch one ~5-10 µs on this CPU: the mesh-free
+call took 0.16 / 0.43 ms instead of 0.29 / 0.50 ms for 1 / 8 people (docs/benchmarks.md). The
+mesh, where asked for, is skinned from these transforms by the torch module, so joints are the
+same numbers with or without it. On CUDA, and wherever gradients are needed, the torch modules
+run.
 """
 from __future__ import annotations
 
