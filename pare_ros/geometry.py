@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .tracking.so3 import log as so3_log
+
 
 def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
     """PARE/SPIN 6D rotation representation → rotation matrices.
@@ -73,35 +75,12 @@ def rotmat_to_quaternion(rotmat: torch.Tensor) -> torch.Tensor:
     return torch.where(q[..., 3:4] < 0, -q, q)
 
 
-# Flat (row-major) indices of R21, R02, R10 | R12, R20, R01 | R00, R11, R22: the antisymmetric
-# part's two halves and the diagonal, gathered at once.
-_GATHER = np.array([7, 2, 3, 5, 6, 1, 0, 4, 8])
-
-
 def rotmat_to_axis_angle(rotmat: np.ndarray) -> np.ndarray:
     """Rotation matrices [..., 3, 3] → axis-angle [..., 3] (angle in [0, π]), float64 NumPy.
 
     NumPy rather than Torch: it runs on host results (a few hundred matrices a frame), where
-    Torch's per-op overhead would cost ~5× more. Angle from atan2(sin θ, cos θ), with
-    sin θ·axis the antisymmetric part of R and cos θ from its trace; beyond 120° the axis
-    comes from the symmetric part instead ((R + Rᵀ) − 2·cos θ·I = 2·(1 − cos θ)·a·aᵀ, its
-    row of the largest diagonal entry), where the antisymmetric part vanishes as θ → π.
+    Torch's per-op overhead would cost ~5× more. The smoother's SO(3) log
+    (:func:`pare_ros.tracking.so3.log`: Shepperd's quaternion, accurate at every angle
+    including π; = SciPy's ``as_rotvec`` to 1e-15).
     """
-    m = np.asarray(rotmat, dtype=np.float64)
-    g = m.reshape(-1, 9)[:, _GATHER]                                            # [M,9]
-    sin_axis = (g[:, :3] - g[:, 3:6]) / 2
-    cos = (g[:, 6:].sum(-1) - 1) / 2
-    sin = np.sqrt((sin_axis * sin_axis).sum(-1))
-    angle = np.arctan2(sin, cos)
-    aa = sin_axis * (angle / np.maximum(sin, np.finfo(np.float64).tiny))[:, None]   # θ/sin θ → 1 at 0
-    near_pi = np.flatnonzero(cos < -0.5)
-    if len(near_pi):
-        r = m.reshape(-1, 3, 3)[near_pi]
-        i, j = np.arange(len(near_pi)), g[near_pi, 6:].argmax(-1)   # m_jj = cos θ + (1 − cos θ)·a_j²
-        axis = (r + r.transpose(0, 2, 1))[i, j]                      # ∝ a_j·a, a_j > 0 once
-        axis[i, j] -= 2 * cos[near_pi]                               # the 2·cos θ·I term removed
-        # Unit length, and the sign of sin θ·a_j; at exactly π (sin θ·a_j = 0) either sign is
-        # right: +, as the quaternion route with w ≥ 0 gives.
-        angle_j = np.where(sin_axis[near_pi, j] < 0, -angle[near_pi], angle[near_pi])
-        aa[near_pi] = axis * (angle_j / np.sqrt((axis * axis).sum(-1)))[:, None]
-    return aa.reshape(*m.shape[:-2], 3)
+    return so3_log(np.asarray(rotmat, dtype=np.float64))
