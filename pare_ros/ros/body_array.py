@@ -32,6 +32,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .body_messages import FIXED_FIELDS, BodyColumns, _f32, _fixed, body_msgs
+from .cdr import CdrRun
 from .message_builders import bulk_builder
 
 _ENCAPSULATION = b"\x00\x01\x00\x00"        # CDR_LE, no options
@@ -121,36 +122,24 @@ class SmplBodyArrayBundle:
         return buf.tobytes()
 
 
-class _Layout:
+class _Layout(CdrRun):
     """A CDR message being laid out: constants go into ``template``, named slots (fixed size,
     one or more occurrences) are filled per frame with :meth:`put`."""
 
     def __init__(self) -> None:
-        self.body = bytearray()
+        super().__init__()
         self.slots: Dict[str, Tuple[List[int], int]] = {}     # name → (offsets after the header, size)
         self.template = None
         self._index: Dict[str, np.ndarray] = {}
 
-    def align(self, n: int) -> None:
-        self.body += bytes(-len(self.body) % n)
-
-    def u32(self, value: int) -> None:
-        self.align(4)
-        self.body += struct.pack("<I", value)
-
-    def string(self, text: str) -> None:
-        data = text.encode()
-        self.u32(len(data) + 1)
-        self.body += data + b"\x00"
-
     def slot(self, name: str, size: int, align: int) -> None:
         self.align(align)
         offsets, _ = self.slots.setdefault(name, ([], size))
-        offsets.append(len(self.body))
-        self.body += bytes(size)
+        offsets.append(len(self.data))
+        self.data += bytes(size)
 
     def finish(self) -> "_Layout":
-        self.template = np.frombuffer(_ENCAPSULATION + bytes(self.body), dtype=np.uint8)
+        self.template = np.frombuffer(_ENCAPSULATION + bytes(self.data), dtype=np.uint8)
         return self
 
     def put(self, buf: np.ndarray, name: str, rows) -> None:

@@ -31,7 +31,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from .marker_cdr import CdrRun
+from .cdr import CdrRun, outside_padding
 from .markers import scratch_buffer
 
 POINT_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("track_id", "<u4")])
@@ -177,7 +177,6 @@ def fast_path_agrees() -> bool:
     from sensor_msgs.msg import PointCloud2
     from std_msgs.msg import Header
 
-    from .marker_cdr import outside_padding
 
     other = np.dtype([("a", "<u4"), ("bcd", "<f4")])
     for i, frame_id in enumerate(("", "a", "ab", "abc", "abcd")):
