@@ -156,28 +156,30 @@ class BodyEstimator:
         timings["network"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        rotmats, betas, cam, segm = (x.to(self.device) for x in (rotmats, betas, cam, segm))
+        # The device→host boundary, one copy: the network's parameters and the visibility.
+        # The skeleton is posed and placed on the host (small float64 NumPy work); only the
+        # mesh, where asked for, is skinned where SMPL's constants are (and its skeleton with it).
         vertices = vertices and points
-        smpl = self.body_model(rotmats, betas, vertices=vertices)                    # crop-frame root
-        smpl_seconds = time.perf_counter() - t
-
-        t = time.perf_counter()
-        on_device = dict(rotmats=rotmats, betas=betas, cam=cam, rest=smpl.rest_joints,
-                         points=torch.cat((smpl.joints, smpl.joints49), dim=1), visibility=part_visibility(segm))
+        on_device = dict(rotmats=rotmats, betas=betas, cam=cam, visibility=part_visibility(segm))
         if part_maps:
             on_device["attention"] = segm[:, 1:].flatten(2).softmax(-1).reshape_as(segm[:, 1:])
             on_device["segm"] = segm
-        # The device→host boundary: placement and post-processing are small float64 NumPy work
-        # on the host; only the mesh (below) is turned where SMPL made it. The copy and the
-        # visibility count as post-processing, the placement as part of the "smpl" stage.
+        smpl, smpl_seconds = None, 0.0
+        if vertices:
+            smpl_start = time.perf_counter()
+            smpl = self.body_model(rotmats.to(self.device), betas.to(self.device))     # crop-frame root
+            on_device.update(joints=smpl.joints, joints49=smpl.joints49, rest=smpl.rest_joints)
+            smpl_seconds = time.perf_counter() - smpl_start
         host = _to_host(on_device)
-        post_seconds = time.perf_counter() - t
+        post_seconds = time.perf_counter() - t - smpl_seconds
 
         t = time.perf_counter()
+        if smpl is None:                                                               # crop-frame root
+            host["joints"], host["joints49"], host["rest"] = self.body_model.skeleton(host["rotmats"], host["betas"])
         crop_boxes = torch.from_numpy(np.array([[c.cx, c.cy, c.side] for c in crops]))
         root_crop, cam64, rest_root = (torch.from_numpy(x.astype(np.float64))
                                        for x in (host["rotmats"][:, 0], host["cam"], host["rest"][:, 0]))
-        points_crop = host["points"].astype(np.float64)           # [N,24+49,3]: joints, joints49
+        points_crop = np.concatenate((host["joints"], host["joints49"]), axis=1, dtype=np.float64)  # [N,24+49,3]
         placement = crop_to_camera(
             root_crop, cam64, crop_boxes[:, :2], crop_boxes[:, 2], intrinsics, rest_root,
             keypoints_crop=torch.from_numpy(points_crop[:, 24 + 25:]) if self.refine_translation else None)
@@ -245,7 +247,6 @@ def _to_host(arrays: Dict[str, torch.Tensor]) -> Dict[str, np.ndarray]:
     return out
 
 
-@torch.inference_mode()
 def rebuild_bodies(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate], rotmats: np.ndarray,
                    betas: np.ndarray, transl: np.ndarray, intrinsics: Intrinsics,
                    vertices: bool = True) -> List[BodyEstimate]:
@@ -257,16 +258,19 @@ def rebuild_bodies(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate], 
     """
     if not bodies:
         return []
-    device = next(body_model.buffers()).device
     # Copies (never views of the caller's arrays), in the dtypes the estimator gives.
     rotmats, betas = np.array(rotmats, dtype=np.float32), np.array(betas, dtype=np.float32)
     transl = np.asarray(transl, dtype=np.float64)
-    smpl = body_model(torch.from_numpy(rotmats).to(device), torch.from_numpy(betas).to(device), vertices=vertices)
-    on_device = dict(rest_joints=smpl.rest_joints, points=torch.cat((smpl.joints, smpl.joints49), dim=1))
     if vertices:
-        on_device["vertices"] = smpl.vertices + torch.from_numpy(transl).to(smpl.vertices)[:, None]
-    host = _to_host(on_device)
-    points = host.pop("points") + transl[:, None]                           # [P,24+49,3], float64
+        device = next(body_model.buffers()).device
+        with torch.inference_mode():
+            smpl = body_model(torch.from_numpy(rotmats).to(device), torch.from_numpy(betas).to(device))
+            host = _to_host(dict(rest_joints=smpl.rest_joints, joints=smpl.joints, joints49=smpl.joints49,
+                                 vertices=smpl.vertices + torch.from_numpy(transl).to(smpl.vertices)[:, None]))
+    else:                                  # mesh-free: the skeleton posed on the host
+        host = dict(zip(("joints", "joints49", "rest_joints"), body_model.skeleton(rotmats, betas)))
+    points = np.concatenate((host.pop("joints"), host.pop("joints49")), axis=1, dtype=np.float64)
+    points += transl[:, None]                                               # [P,24+49,3]
     pixels = project(points, intrinsics).astype(np.float32)
     points = points.astype(np.float32)
     fields = dict(host, rotmats=rotmats, betas=betas, axis_angle=rotmat_to_axis_angle(rotmats).astype(np.float32),

@@ -138,6 +138,13 @@ def test_cpu_skeleton_in_numpy_equals_the_torch_modules_and_smplx(body_model, n,
         torch.testing.assert_close(getattr(host, name), ref, atol=ATOL, rtol=0, msg=name)
         torch.testing.assert_close(getattr(torch_path, name).detach(), ref, atol=ATOL, rtol=0, msg=name)
         torch.testing.assert_close(getattr(host, name), getattr(torch_path, name).detach(), atol=ATOL, rtol=0)
+    # BodyModel.skeleton: the same pose from host arrays (float64 inputs in the model's dtype).
+    skeleton = body_model.skeleton(rot.double().numpy(), betas.double().numpy())
+    for name, ref in (("joints", joints), ("joints49", joints49), ("rest_joints", rest)):
+        got = getattr(skeleton, name)
+        assert isinstance(got, np.ndarray) and got.dtype == np.float32, name
+        torch.testing.assert_close(torch.from_numpy(np.ascontiguousarray(got)), ref, atol=ATOL, rtol=0, msg=name)
+        np.testing.assert_array_equal(got, getattr(host, name).numpy())
 
 
 def test_forward_kinematics_any_joint_order():

@@ -21,7 +21,7 @@ FIELDS = ("rotmats", "axis_angle", "betas", "transl", "joints3d", "keypoints3d",
 
 
 class CountingBodyModel(torch.nn.Module):
-    """A BodyModel that counts its calls with and without the mesh."""
+    """A BodyModel that counts its calls with and without the mesh (``skeleton``: without)."""
 
     def __init__(self, inner) -> None:
         super().__init__()
@@ -31,6 +31,10 @@ class CountingBodyModel(torch.nn.Module):
     def forward(self, rotmats, betas, vertices=True):
         self.calls[bool(vertices)] += 1
         return self.inner(rotmats, betas, vertices=vertices)
+
+    def skeleton(self, rotmats, betas):
+        self.calls[False] += 1
+        return self.inner.skeleton(rotmats, betas)
 
 
 @pytest.fixture(scope="module")

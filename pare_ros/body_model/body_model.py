@@ -43,6 +43,15 @@ class BodyModelOutput(NamedTuple):
     rest_joints: torch.Tensor   # [N, 24, 3] shaped rest-pose joints J(β)
 
 
+class Skeleton(NamedTuple):
+    """:class:`BodyModelOutput` without the mesh, as host arrays (the model's dtype), from
+    :meth:`BodyModel.skeleton`."""
+
+    joints: np.ndarray          # [N, 24, 3] SMPL skeleton joints
+    joints49: np.ndarray        # [N, 49, 3] PARE's keypoints
+    rest_joints: np.ndarray     # [N, 24, 3] shaped rest-pose joints J(β)
+
+
 class BodyModel(torch.nn.Module):
     """SMPL (loaded by ``smplx.SMPL``, posed by :mod:`.kinematics`/:mod:`.skinning`) plus PARE's
     49-joint selection.
@@ -170,6 +179,17 @@ class BodyModel(torch.nn.Module):
         mesh = None if skinning is None else skinning(features, world, rest)
         return BodyModelOutput(vertices=mesh, joints=world[:, :, :3, 3].contiguous(), joints49=joints49,
                                rest_joints=rest)
+
+    def skeleton(self, rotmats: np.ndarray, betas: np.ndarray) -> Skeleton:
+        """The mesh-free pose of host arrays, posed on the host (:mod:`.host_joints`) whatever
+        the module's device: rotmats [N,24,3,3], betas [N,num_betas] → :class:`Skeleton`. The
+        same numbers as ``forward(..., vertices=False)`` on CPU tensors, without the tensors:
+        for callers whose parameters are already on the host (the estimator after its one
+        device→host copy, smoothed parameters)."""
+        host = self._host_joints()
+        world, _, rest, joints49 = host(np.asarray(rotmats, host.joints_dirs.dtype),
+                                        np.asarray(betas, host.joints_dirs.dtype))
+        return Skeleton(world[:, :, :3, 3], joints49, rest)
 
     def _host_joints(self) -> HostJoints:
         """The skeleton posed with NumPy (:mod:`.host_joints`) for the current CPU buffers
