@@ -235,9 +235,13 @@ def _turn(points: np.ndarray, r_ray: np.ndarray, rest_root: np.ndarray, transl: 
 
 
 def _to_host(arrays: Dict[str, torch.Tensor]) -> Dict[str, np.ndarray]:
-    """Per-person tensors [N, ...] → NumPy with a single device→host copy (one synchronisation
-    per frame on CUDA instead of one per array)."""
-    n = len(next(iter(arrays.values())))
+    """Per-person tensors [N, ...] → float32 NumPy copies (never views of the tensors: callers
+    write into them), with a single device→host copy on a device (one synchronisation per frame
+    on CUDA instead of one per array)."""
+    first = next(iter(arrays.values()))
+    if first.device.type == "cpu":               # already on the host: a copy each, no concatenation
+        return {key: value.float().numpy().astype(np.float32) for key, value in arrays.items()}
+    n = len(first)
     flat = torch.cat([v.reshape(n, -1).float() for v in arrays.values()], dim=1).cpu().numpy()
     out, offset = {}, 0
     for key, value in arrays.items():
