@@ -35,7 +35,13 @@ class HostJoints:
         keypoints = model.keypoints
         self.coef_const, self.coef_dirs = host(keypoints.coef_const), host(keypoints.coef_dirs)
         self.pair_joints = keypoints.pair_joints.cpu().numpy()
-        self.slots, self.slots_shape = keypoints.slots.cpu().numpy(), keypoints._slots_shape
+        # KeypointSkinning's slot sums (output k = Σ of its slots' rows of [pair products,
+        # joints]) as one product with a 0/1 matrix [K_out, P+1+J]: the same terms (the pad
+        # row is zero), a quarter of the cost of the gather and the sum.
+        n_out, width = keypoints._slots_shape
+        n_joints = self.joints_dirs.shape[1] // 6                 # joints_dirs: [B, 2·J·3]
+        self.select = np.zeros((n_out, len(self.pair_joints) + n_joints), self.joints_dirs.dtype)
+        np.add.at(self.select, (np.repeat(np.arange(n_out), width), keypoints.slots.cpu().numpy()), 1.0)
         self.identity = np.eye(3, dtype=self.joints_dirs.dtype)
 
     def __call__(self, rotmats: np.ndarray, betas: np.ndarray):
@@ -58,6 +64,6 @@ class HostJoints:
         features = np.concatenate([betas, (rotmats[:, 1:] - self.identity).reshape(n, 9 * (n_joints - 1))], axis=1)
         coef = (features @ self.coef_dirs + self.coef_const).reshape(n, len(self.pair_joints), 4, 1)
         frames = world[:, self.pair_joints, :3]                                   # [N,P+1,3,4]
-        points = np.concatenate([(frames @ coef)[..., 0], world[:, :, :3, 3]], axis=1)
-        joints49 = points[:, self.slots].reshape(n, *self.slots_shape, 3).sum(2)
+        points = np.concatenate([(frames @ coef)[..., 0], world[:, :, :3, 3]], axis=1)     # [N,P+1+J,3]
+        joints49 = self.select @ points
         return world, features, np.ascontiguousarray(shaped[:, 0]), joints49
