@@ -27,6 +27,8 @@ from scipy.spatial.transform import Rotation
 
 from .tf_tree import RigidTransform
 
+_ALL_VISIBLE = np.ones(24)            # part visibility of estimates without one
+
 
 def _root_pelvis(body) -> np.ndarray:
     """(3,) J0, the rest pelvis of this body's shape (joints3d[0] − transl, root rotation fixes it)."""
@@ -108,31 +110,36 @@ def planner_frame(people, velocities, stamp: float, camera_frame: str, image_siz
 
     Positions, reliabilities and keypoint confidences are computed for all P people at once;
     each track's arrays are rows of those [P, ...] arrays."""
-    t = transform if transform is not None else RigidTransform.identity()
     out = PlannerFrame(float(stamp), world_frame if transform is not None else camera_frame, camera_frame,
                        tuple(image_size), fallback=fallback)
     if not people:
         return out
     views = [view for view, _ in people]
     bodies = [body for _, body in people]
+    p = len(bodies)
     w, h = image_size
     roots_cam = np.array([body.joints3d[0] for body in bodies], dtype=np.float64)              # [P,3]
-    vis = np.array([getattr(body, "part_visibility", np.ones(24)) for body in bodies], dtype=np.float64)
+    vis = np.array([getattr(body, "part_visibility", _ALL_VISIBLE) for body in bodies], dtype=np.float64)
     scores = np.array([view.score for view in views], dtype=np.float64)                        # [P]
     states = [int(view.state) for view in views]
     coasting = np.array([state == 2 for state in states])
-    reliability = np.where(coasting, 0.0, np.clip(scores * vis.mean(axis=1), 0.0, 1.0)).tolist()
-    kp = np.array([body.keypoints2d for body in bodies], dtype=np.float64).reshape(len(bodies), -1, 2)
+    # Mean visibility as np.mean computes it (sum, then division by the count), without its
+    # Python wrapper.
+    mean_vis = np.add.reduce(vis, axis=1) / vis.shape[1]
+    reliability = np.where(coasting, 0.0, np.clip(scores * mean_vis, 0.0, 1.0)).tolist()
+    kp = np.array([body.keypoints2d for body in bodies], dtype=np.float64).reshape(p, -1, 2)
     inside = ((kp >= 0) & (kp < np.array([w, h], dtype=np.float64))).all(axis=2)              # [P,K]
     conf = np.where(inside & ~coasting[:, None], scores[:, None], 0.0)                          # [P,K]
-    boxes = np.array([view.box for view in views], dtype=np.float64).reshape(len(views), 4)
-    positions = roots_cam if transform is None else t.apply(roots_cam)
+    boxes = np.array([view.box for view in views], dtype=np.float64).reshape(p, 4)
+    positions = roots_cam if transform is None else transform.apply(roots_cam)
+    # Offsets are turned into the frame's axes (by the identity when it is the camera's).
+    axes = None if offsets_stride <= 0 else transform if transform is not None else RigidTransform.identity()
     covs = velocity_covs or {}
     for i, (view, body) in enumerate(people):
         vel = velocities.get(view.track_id)
         offsets = None
-        if offsets_stride > 0 and getattr(body, "vertices", None) is not None:
-            offsets = t.rotate(np.asarray(body.vertices, dtype=np.float64)[::offsets_stride] - roots_cam[i])
+        if axes is not None and getattr(body, "vertices", None) is not None:
+            offsets = axes.rotate(np.asarray(body.vertices, dtype=np.float64)[::offsets_stride] - roots_cam[i])
         out.tracks.append(PlannerTrack(
             track_id=int(view.track_id), body_id=str(view.body_id), state=states[i],
             confirmed=states[i] in (1, 2), position=positions[i],
@@ -140,3 +147,4 @@ def planner_frame(people, velocities, stamp: float, camera_frame: str, image_siz
             reliability=reliability[i], box=boxes[i], keypoints2d=kp[i], keypoint_conf=conf[i],
             body_offsets=offsets, velocity_cov=None if vel is None else covs.get(view.track_id)))
     return out
+

@@ -100,60 +100,82 @@ class SmplBodyArrayBundle:
                          tuple(c.velocity_frame), c.rotmats is not None, c.vertices is not None)
         buf = layout.template.copy()
         stamp = self.header.stamp
-        width, height = self.image_size
-        layout.put(buf, "stamp", [struct.pack("<iI", int(stamp.sec), int(stamp.nanosec))])
-        layout.put(buf, "size", [struct.pack("<II", width, height)])
-        layout.put(buf, "intrinsics", [self.intrinsics.astype("<f8").tobytes()])
-        layout.put(buf, "tail", [np.float32(self.latency).astype("<f4").tobytes()
-                                 + struct.pack("<I", int(self.frames_skipped))])
+        buf[layout.head_index] = np.frombuffer(_HEAD.pack(
+            int(stamp.sec), int(stamp.nanosec), *self.image_size, *self.intrinsics.tolist(),
+            float(np.float32(self.latency)), int(self.frames_skipped)), np.uint8)
         if p:
-            a = np.empty((p, _SIZE_A // 4), dtype="<u4")
-            a[:, 0], a[:, 1] = c.track_id, c.tracking_state       # uint8 state + 3 zero padding bytes
-            a[:, 2:] = np.concatenate([c.scalars[:, :3]] + [c.arrays[n] for n in _RUN_A], axis=1).view("<u4")
-            layout.put(buf, "a", a)
-            layout.put(buf, "b", np.concatenate([c.arrays[n] for n in _RUN_B], axis=1).astype("<f4"))
-            layout.put(buf, "c", np.concatenate((c.root, c.root_velocity), axis=1).astype("<f8"))
-            layout.put(buf, "valid", np.array(c.velocity_valid, dtype=np.uint8)[:, None])
-            layout.put(buf, "d", np.concatenate([c.arrays[n] for n in _RUN_D] + [c.scalars[:, 3:]],
-                                                axis=1).astype("<f4"))
-            for name in ("rotmats", "vertices"):
-                if getattr(c, name) is not None:
-                    layout.put(buf, name, getattr(c, name).astype("<f4"))
+            # Each person's fixed-size values as one row of bytes (the record), written by
+            # views into it and scattered into the template at once.
+            rec = np.empty((p, layout.record_size), np.uint8)
+            at = layout.record_at
+            ids = rec[:, at["a"]:at["a"] + 8].view("<u4")
+            ids[:, 0], ids[:, 1] = c.track_id, c.tracking_state       # uint8 state + 3 zero padding bytes
+            for name, parts, dtype in _RECORD_RUNS:
+                if name == "rotmats" and c.rotmats is None:
+                    continue
+                start = at[name] + (8 if name == "a" else 0)
+                np.concatenate([_part(c, part) for part in parts], axis=1,
+                               out=rec[:, start:start + layout.sizes[name] - (8 if name == "a" else 0)].view(dtype))
+            rec[:, at["valid"]] = c.velocity_valid
+            buf[layout.body_index] = rec.reshape(-1)
+            if c.vertices is not None:         # big: a slice each
+                size = 4 * 20670
+                for start, row in zip(layout.vertices_at, c.vertices.astype("<f4", copy=False)):
+                    buf[start:start + size] = row.view(np.uint8)
         return buf.tobytes()
 
 
+#: Header values after the encapsulation: stamp, image size, intrinsics, latency, frames_skipped.
+_HEAD = struct.Struct("<iIII4dfI")
+#: The record's runs: (slot, BodyColumns parts, little-endian type); slot "a" after its two ids.
+_RECORD_RUNS = (("a", ("scalars3",) + _RUN_A, "<f4"), ("rotmats", ("rotmats",), "<f4"),
+                ("b", _RUN_B, "<f4"), ("c", ("root", "root_velocity"), "<f8"),
+                ("d", _RUN_D + ("truncation",), "<f4"))
+
+
+def _part(c: BodyColumns, name: str) -> np.ndarray:
+    """A [P, n] part of a record run."""
+    if name == "scalars3":
+        return c.scalars[:, :3]
+    if name == "truncation":
+        return c.scalars[:, 3:]
+    return c.arrays[name] if name in c.arrays else getattr(c, name)
+
+
 class _Layout(CdrRun):
-    """A CDR message being laid out: constants go into ``template``, named slots (fixed size,
-    one or more occurrences) are filled per frame with :meth:`put`."""
+    """A CDR message being laid out: constants go into ``template``; named slots (fixed size,
+    one or more occurrences) are the per-frame values, gathered by :meth:`finish` into the
+    header's byte positions (``head_index``) and each person's record (``body_index``)."""
+
+    _HEAD_SLOTS = ("stamp", "size", "intrinsics", "tail")
 
     def __init__(self) -> None:
         super().__init__()
-        self.slots: Dict[str, Tuple[List[int], int]] = {}     # name → (offsets after the header, size)
-        self.template = None
-        self._index: Dict[str, np.ndarray] = {}
+        self.slots: Dict[str, List[int]] = {}     # name → offsets after the encapsulation header
+        self.sizes: Dict[str, int] = {}
 
     def slot(self, name: str, size: int, align: int) -> None:
         self.align(align)
-        offsets, _ = self.slots.setdefault(name, ([], size))
-        offsets.append(len(self.data))
+        self.slots.setdefault(name, []).append(len(_ENCAPSULATION) + len(self.data))
+        self.sizes[name] = size
         self.data += bytes(size)
 
     def finish(self) -> "_Layout":
         self.template = np.frombuffer(_ENCAPSULATION + bytes(self.data), dtype=np.uint8)
+        self.head_index = np.concatenate([np.arange(self.slots[n][0], self.slots[n][0] + self.sizes[n])
+                                          for n in self._HEAD_SLOTS])
+        names = [n for n in ("a", "rotmats", "b", "c", "valid", "d") if n in self.slots]
+        self.record_at, self.record_size = {}, 0
+        for name in names:
+            self.record_at[name] = self.record_size
+            self.record_size += self.sizes[name]
+        people = len(self.slots.get("a", ()))
+        starts = np.array([self.slots[n] for n in names], dtype=np.intp).reshape(len(names), people)
+        self.body_index = np.concatenate(
+            [starts[k][:, None] + np.arange(self.sizes[n]) for k, n in enumerate(names)], axis=1).reshape(-1) \
+            if people else np.zeros(0, np.intp)
+        self.vertices_at = self.slots.get("vertices", [])
         return self
-
-    def put(self, buf: np.ndarray, name: str, rows) -> None:
-        """Write one row of bytes (bytes, or an array row of ``size`` bytes) per occurrence."""
-        offsets, size = self.slots[name]
-        if size > 4096:                     # big arrays: a slice each (an index would cost more)
-            for at, row in zip(offsets, rows):
-                buf[len(_ENCAPSULATION) + at:len(_ENCAPSULATION) + at + size] = np.frombuffer(row, np.uint8)
-            return
-        if name not in self._index:
-            self._index[name] = (np.asarray(offsets, dtype=np.intp)[:, None] + len(_ENCAPSULATION)
-                                 + np.arange(size)).reshape(-1)
-        data = np.frombuffer(b"".join(rows), np.uint8) if isinstance(rows, list) else rows.view(np.uint8).reshape(-1)
-        buf[self._index[name]] = data
 
 
 @functools.lru_cache(maxsize=64)

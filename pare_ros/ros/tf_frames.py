@@ -56,6 +56,7 @@ def _quaternion_map() -> Tuple[np.ndarray, np.ndarray]:
 
 
 _QUAT_W, _QUAT_B = _quaternion_map()
+_ROWS = np.arange(1024)          # row indices for picking each matrix's branch
 
 
 def quaternions_xyzw(rotmats: np.ndarray) -> np.ndarray:
@@ -64,27 +65,35 @@ def quaternions_xyzw(rotmats: np.ndarray) -> np.ndarray:
     Shepperd's method (the branch of the largest of trace, m00, m11, m22: stable near 180°),
     as SciPy's ``Rotation.from_matrix(assume_valid=True)`` (equal to 3e-16), written as one
     matrix product for all matrices: SciPy's per-call overhead is larger than the maths for
-    the 26 matrices of a person.
+    the 26 matrices of a person. The branch is picked by plain indexing (take_along_axis
+    costs ~20 µs of Python for these sizes) and w made ≥ 0 in place.
     """
     m = np.asarray(rotmats, dtype=np.float64)
     flat = m.reshape(-1, 9)
-    out = flat @ _QUAT_W + _QUAT_B                                       # [N, 20]
-    branch = out[:, 16:].argmax(axis=1)
-    q = np.take_along_axis(out[:, :16].reshape(-1, 4, 4), branch[:, None, None], axis=1)[:, 0]
+    n = flat.shape[0]
+    out = flat @ _QUAT_W                                                 # [N, 20]
+    out += _QUAT_B
+    rows = _ROWS[:n] if n <= _ROWS.size else np.arange(n)
+    q = out[:, :16].reshape(n, 4, 4)[rows, out[:, 16:].argmax(axis=1)]  # [N, 4], a fresh array
     q /= np.sqrt(np.einsum("ij,ij->i", q, q))[:, None]
-    q = np.where(q[:, 3:4] < 0, -q, q)
+    np.negative(q, out=q, where=q[:, 3:4] < 0)
     return q.reshape(*m.shape[:-2], 4)
+
+
+@functools.lru_cache(maxsize=64)
+def _chain(joint: int, parents: Tuple[int, ...]) -> Tuple[int, ...]:
+    """Joints from the root down to ``joint``."""
+    chain = []
+    while joint >= 0:
+        chain.append(joint)
+        joint = parents[joint]
+    return tuple(reversed(chain))
 
 
 def global_rotations(rotmats: np.ndarray, joint: int, parents: Sequence[int] = SMPL_PARENTS) -> np.ndarray:
     """Rotations of SMPL joint ``joint`` in the camera frame for P bodies: the product of the
     local rotations along its chain, root first. rotmats (P,24,3,3) → (P,3,3)."""
-    chain = []
-    j = joint
-    while j >= 0:
-        chain.append(j)
-        j = parents[j]
-    chain.reverse()
+    chain = _chain(joint, parents if isinstance(parents, tuple) else tuple(np.asarray(parents).tolist()))
     out = rotmats[:, chain[0]]
     for j in chain[1:]:
         out = out @ rotmats[:, j]
@@ -118,10 +127,13 @@ def frame_names(body_id: str, prefix: str = "smpl_",
 
 
 @functools.lru_cache(maxsize=16)
-def _joint_edges(parents: Tuple[int, ...]) -> Tuple[np.ndarray, np.ndarray]:
-    """(joints with a parent [J-1], their parents [J-1]): the joint frames after the pelvis."""
-    idx = np.array([j for j, p in enumerate(parents) if p >= 0], dtype=np.intp)
-    return idx, np.array([parents[j] for j in idx], dtype=np.intp)
+def _joint_edges(parents: Tuple[int, ...]) -> Tuple[list, list, object]:
+    """(joints with a parent [J-1], their parents [J-1], an index of the former: a slice when
+    they are consecutive, as SMPL's 1..23, so that gathering them is a view)."""
+    idx = [j for j, p in enumerate(parents) if p >= 0]
+    consecutive = idx == list(range(idx[0], idx[0] + len(idx))) if idx else False
+    return idx, [parents[j] for j in idx], (slice(idx[0], idx[0] + len(idx)) if consecutive
+                                            else np.array(idx, dtype=np.intp))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -136,10 +148,19 @@ def _body_tree(camera_frame: str, body_id: str, prefix: str, joint_names: Tuple[
         child_frames.append(f"head_{body_id}")
     if joint_frames:
         names = frame_names(body_id, prefix, joint_names)
-        idx, par = _joint_edges(parents)
+        idx, par, _ = _joint_edges(parents)
         parent_frames += [body] + [names[p] for p in par]
         child_frames += [names[0]] + [names[j] for j in idx]
     return tuple(parent_frames), tuple(child_frames)
+
+
+@functools.lru_cache(maxsize=1024)
+def _frame_tree(camera_frame: str, body_ids: Tuple[str, ...], prefix: str, joint_names: Tuple[str, ...],
+                parents: Tuple[int, ...], joint_frames: bool, head_frame: bool) -> Tuple[tuple, tuple]:
+    """:func:`_body_tree` of every body of a frame, concatenated (one cache look-up a frame)."""
+    trees = [_body_tree(camera_frame, body_id, prefix, joint_names, parents, joint_frames, head_frame)
+             for body_id in body_ids]
+    return tuple(f for tree in trees for f in tree[0]), tuple(f for tree in trees for f in tree[1])
 
 
 def body_transforms(body, body_id: str, header, prefix: str = "smpl_",
@@ -187,34 +208,45 @@ def bodies_transforms(bodies: Sequence, body_ids: Sequence[str], header, prefix:
     parent_key = tuple(parents.tolist() if hasattr(parents, "tolist") else parents)   # hashable, for the caches
     if len(parents) != n_joints or len(joint_names) != n_joints:
         raise ValueError(f"{n_joints} joints but {len(parents)} parents, {len(joint_names)} names")
-    body_rot = rotmats[:, 0] @ REP_TO_SMPL                                               # [P,3,3]
-    body_origin = 0.5 * (joints[:, LEFT_HIP] + joints[:, RIGHT_HIP])                     # [P,3]
-    body_rot_t = body_rot.transpose(0, 2, 1)
-    rots, trans = [body_rot[:, None]], [body_origin[:, None]]
-    if head_frame:
-        # head_<id> = SMPL head joint with REP axes, expressed in body_<id>.
-        head_rot = global_rotations(rotmats, HEAD, parents) @ REP_TO_SMPL
-        rots.append((body_rot_t @ head_rot)[:, None])
-        trans.append((body_rot_t @ (joints[:, HEAD] - body_origin)[..., None])[:, None, :, 0])
+    # Every transform's rotation (9) and translation (3) side by side in one [P,T,12] array
+    # that the products below write into (one finiteness check, no concatenation); rotations in
+    # body_<id> (head, pelvis) are one stacked product each for the rotation and the offset.
+    # Each 3×3 product is the same BLAS call as a separate ``a @ b`` (same values, same bits).
+    n_rel = int(head_frame) + int(joint_frames)                       # transforms in body_<id>
+    t = 1 + n_rel + (n_joints - 1 if joint_frames else 0)
+    values = np.empty((p, t, 12))
+    rot_all = values[..., :9].reshape(p, t, 3, 3)                     # views into ``values``
+    trans_all = values[..., 9:]
+    body_rot = np.matmul(rotmats[:, 0], REP_TO_SMPL, out=rot_all[:, 0])                 # [P,3,3]
+    body_origin = np.add(joints[:, LEFT_HIP], joints[:, RIGHT_HIP], out=trans_all[:, 0])
+    body_origin *= 0.5                                                                   # [P,3] mid-hips
+    if n_rel:
+        body_rot_t = body_rot.transpose(0, 2, 1)[:, None]                                # [P,1,3,3]
+        rel_rot, offsets = np.empty((p, n_rel, 3, 3)), np.empty((p, n_rel, 3))
+        if head_frame:
+            # head_<id> = SMPL head joint with REP axes, expressed in body_<id>.
+            np.matmul(global_rotations(rotmats, HEAD, parent_key), REP_TO_SMPL, out=rel_rot[:, 0])
+            np.subtract(joints[:, HEAD], body_origin, out=offsets[:, 0])
+        if joint_frames:
+            # Pelvis relative to body_<id>: camera→pelvis is (R0, rest0 + transl).
+            rel_rot[:, -1] = rotmats[:, 0]
+            np.add(rest[:, 0], transl, out=offsets[:, -1])
+            offsets[:, -1] -= body_origin
+        np.matmul(body_rot_t, rel_rot, out=rot_all[:, 1:1 + n_rel])
+        trans_all[:, 1:1 + n_rel] = (body_rot_t @ offsets[..., None])[..., 0]
     if joint_frames:
-        # Pelvis relative to body_<id>: camera→pelvis is (R0, rest0 + transl).
-        rots.append((body_rot_t @ rotmats[:, 0])[:, None])
-        trans.append((body_rot_t @ (rest[:, 0] + transl - body_origin)[..., None])[:, None, :, 0])
-        idx, par = _joint_edges(parent_key)
-        rots.append(rotmats[:, idx])                                   # local rotations
-        trans.append(rest[:, idx] - rest[:, par])                      # rest-pose bone offsets
-    rot_all = np.concatenate(rots, axis=1)                             # [P,T,3,3]
-    trans_all = np.concatenate(trans, axis=1)                          # [P,T,3]
-    if not (np.isfinite(rot_all).all() and np.isfinite(trans_all).all()):
-        finite = np.isfinite(rot_all).all(axis=(1, 2, 3)) & np.isfinite(trans_all).all(axis=(1, 2))
-        raise ValueError(f"body {body_ids[int(np.argmin(finite))]}: non-finite pose, no transforms")
-    cam_frame = header.frame_id.lstrip("/")
-    trees = [_body_tree(cam_frame, str(body_id), prefix, tuple(joint_names), parent_key, bool(joint_frames),
-                        bool(head_frame)) for body_id in body_ids]
-    n = rot_all.shape[0] * rot_all.shape[1]
-    return TransformBundle(sec, nanosec, [f for tree in trees for f in tree[0]],
-                           [f for tree in trees for f in tree[1]],
-                           trans_all.reshape(n, 3), quaternions_xyzw(rot_all.reshape(n, 3, 3)))
+        _, par, take = _joint_edges(parent_key)
+        rot_all[:, 1 + n_rel:] = rotmats[:, take]                                      # local rotations
+        np.subtract(rest[:, take], rest[:, par], out=trans_all[:, 1 + n_rel:])          # rest-pose bone offsets
+    if not np.isfinite(values).all():
+        raise ValueError(f"body {body_ids[int(np.argmin(np.isfinite(values).all(axis=(1, 2))))]}: "
+                         "non-finite pose, no transforms")
+    frame_parents, frame_children = _frame_tree(header.frame_id.lstrip("/"), tuple(str(i) for i in body_ids),
+                                                prefix, tuple(joint_names), parent_key, bool(joint_frames),
+                                                bool(head_frame))
+    n = p * t
+    return TransformBundle(sec, nanosec, frame_parents, frame_children, trans_all.reshape(n, 3),
+                           quaternions_xyzw(rot_all.reshape(n, 3, 3)))
 
 
 def body_roots(transforms: TransformBundle, people: int) -> Optional[np.ndarray]:
