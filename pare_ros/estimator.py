@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
@@ -140,7 +141,7 @@ class BodyEstimator:
             # the image crosses to the device once.
             from .backends.gpu_preprocess import crop_batch
 
-            batch = crop_batch(torch.from_numpy(rgb).to(self.device, non_blocking=True), crops)
+            batch = crop_batch(_host_tensor(rgb).to(self.device, non_blocking=True), crops)
         else:
             batch = crops_to_input(rgb, crops).to(self.device)
         self._sync()
@@ -225,6 +226,17 @@ class BodyEstimator:
     def _sync(self) -> None:
         if self.sync_stages:
             torch.cuda.synchronize(self.device)
+
+
+def _host_tensor(array: np.ndarray) -> torch.Tensor:
+    """A CPU tensor sharing ``array``'s memory, also for a read-only array (the frame pipeline
+    decodes into a read-only view of the message): torch only reads it here, so its warning
+    about non-writable arrays is moot."""
+    if array.flags.writeable:
+        return torch.from_numpy(array)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
 
 
 def _turn(points: np.ndarray, r_ray: np.ndarray, rest_root: np.ndarray, transl: np.ndarray) -> np.ndarray:

@@ -219,3 +219,16 @@ def test_parameters_only_estimate_poses_back_to_the_full_one(body_model):
         for name in ("joints3d", "keypoints3d", "vertices", "axis_angle"):
             np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=2e-6)
         np.testing.assert_allclose(a.joints2d, b.joints2d, atol=1e-3)
+
+
+def test_host_tensor_of_a_read_only_frame_shares_it_without_a_warning():
+    import warnings
+
+    from pare_ros.estimator import _host_tensor
+
+    frame = np.arange(24, dtype=np.uint8).reshape(2, 4, 3)
+    frame.flags.writeable = False                  # as the frame pipeline decodes an rgb8 message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tensor = _host_tensor(frame)
+    assert tensor.data_ptr() == frame.ctypes.data and torch.equal(tensor, torch.from_numpy(frame.copy()))

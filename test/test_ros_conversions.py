@@ -84,6 +84,22 @@ def test_conversion_does_not_alias_or_modify_message():
     assert bytes(msg.data) == before
 
 
+def test_conversion_without_copy_is_a_read_only_view_that_cannot_alter_the_message():
+    msg = encode(RGB, "rgb8")
+    before = bytes(msg.data)
+    view = image_msg_to_rgb(msg, copy=False)
+    np.testing.assert_array_equal(view, image_msg_to_rgb(msg))
+    assert np.shares_memory(view, np.frombuffer(msg.data, np.uint8)) and not view.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        view[:] = 0
+    assert bytes(msg.data) == before
+    # Every other encoding (and padded rows) is converted into a new, writable array anyway.
+    for other, pad in (("rgb8", 4), ("bgr8", 0), ("mono8", 0), ("rgba8", 0)):
+        out = image_msg_to_rgb(encode(RGB, other, pad=pad), copy=False)
+        np.testing.assert_array_equal(out, image_msg_to_rgb(encode(RGB, other, pad=pad)))
+        assert out.flags.writeable and out.flags.c_contiguous
+
+
 @pytest.mark.parametrize("encoding", ["16UC1", "32FC1", "64FC1", "nv21", "bayer_rggb32", "nonsense"])
 def test_unsupported_encoding(encoding):
     msg = encode(RGB, "rgb8")

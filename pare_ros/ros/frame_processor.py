@@ -133,8 +133,9 @@ class FrameProcessor:
 
     # ------------------------------------------------------------------------------------
     def decode(self, image_msg, info=None) -> np.ndarray:
-        """Image or CompressedImage → uint8 RGB [H, W, 3]. Sizes are checked against
-        ``settings.image_limits`` and the size ``info`` describes *before* decoding.
+        """Image or CompressedImage → uint8 RGB [H, W, 3] (for an unpadded ``rgb8`` Image a
+        read-only view of its data). Sizes are checked against ``settings.image_limits`` and
+        the size ``info`` describes *before* decoding.
         Raises ImageConversionError (a ValueError with ``reason``), FrameError
         ("missing_camera_info") when ``info`` is None."""
         if info is None:
@@ -145,7 +146,9 @@ class FrameProcessor:
         limits = self.settings.image_limits
         if hasattr(image_msg, "format") and not hasattr(image_msg, "encoding"):
             return compressed_msg_to_rgb(image_msg, limits, expected)
-        return image_msg_to_rgb(image_msg, limits, expected)
+        # A read-only view where the encoding allows (nothing here writes into the frame; the
+        # debug overlay draws on its own copy).
+        return image_msg_to_rgb(image_msg, limits, expected, copy=False)
 
     def intrinsics(self, info, width: int, height: int) -> Intrinsics:
         """Validated intrinsics of a width×height image; K = 0 (uncalibrated) gives fallback

@@ -121,17 +121,22 @@ def _to_8bit(pixels: np.ndarray) -> np.ndarray:
 
 
 def image_msg_to_rgb(msg, limits: ImageLimits = DEFAULT_LIMITS,
-                     expected_size: Optional[Tuple[int, int]] = None) -> np.ndarray:
+                     expected_size: Optional[Tuple[int, int]] = None, copy: bool = True) -> np.ndarray:
     """sensor_msgs/Image → contiguous uint8 RGB array [height, width, 3].
 
     Accepts the encodings of :data:`ENCODINGS`: 8-bit rgb/bgr/rgba/bgra/mono (alpha dropped,
     mono replicated), 8UC1/3/4, 16-bit colour and mono (scaled by 1/256, ``is_bigendian``
     honoured), packed 4:2:2 ``yuv422`` (UYVY) / ``yuv422_yuy2`` (YUYV) and ``bayer_*8/16``.
-    Honours ``step`` (rows may be padded). The input buffer is never modified or aliased.
+    Honours ``step`` (rows may be padded). The input buffer is never modified; nor aliased,
+    unless ``copy`` is False.
 
     Args:
         limits: accepted sizes, checked first.
         expected_size: (width, height) the CameraInfo describes, or None (unknown).
+        copy: False: an ``rgb8`` image without row padding comes back as a *read-only* view of
+            the message's data (no copy: ~0.1 ms at 640×480, ~0.7 ms at 1080p), for a caller
+            that only reads it while it holds the message (the frame pipeline); every other
+            encoding is converted into a new array either way.
     Raises:
         ImageConversionError: reason "empty" (zero width/height), "image_size" (outside
             ``limits``), "size_mismatch" (not ``expected_size``), "encoding" (anything else,
@@ -172,9 +177,15 @@ def image_msg_to_rgb(msg, limits: ImageLimits = DEFAULT_LIMITS,
     else:
         pixels = rows.reshape(height, width, enc.channels)
     if enc.to_rgb is None:
-        # Always a copy: a view would alias msg.data (writable array('B')), so drawing the
-        # debug overlay on the result would alter the message. ~1 ms for 1080p.
-        return pixels if enc.depth == 2 else pixels.copy()
+        if enc.depth == 2:
+            return pixels
+        # A copy by default: a writable view would alias msg.data (a writable array('B')), so
+        # drawing on the result would alter the message. ~1 ms for 1080p.
+        if copy or not pixels.flags.c_contiguous:
+            return pixels.copy()
+        view = pixels.view()
+        view.flags.writeable = False
+        return view
     if enc.channels == 1:
         pixels = pixels[:, :, 0]
     return cv2.cvtColor(np.ascontiguousarray(pixels), enc.to_rgb)      # cv2 wants packed rows
