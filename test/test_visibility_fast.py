@@ -64,8 +64,9 @@ def test_wide_logit_ranges_fall_back_to_the_softmax_form(spread, monkeypatch):
     ours = part_visibility(logits)
     assert calls == [1]
     assert torch.isfinite(ours).all()
-    assert torch.equal(ours, _definition(logits, torch.float32))
-    assert (ours.double() - _definition(logits)).abs().max().item() < 4e-6
+    assert ours.dtype == torch.float32
+    # The fallback runs in float64 (float32's softmaxes are off by up to ~4e-6 here).
+    assert (ours.double() - _definition(logits)).abs().max().item() < 1e-6
 
 
 def test_half_precision_and_strided_inputs():
