@@ -17,8 +17,7 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None] - inter
-    valid = union > 0
-    return np.where(valid, inter / np.where(valid, union, 1.0), 0.0)
+    return np.divide(inter, union, out=np.zeros(inter.shape), where=union > 0)
 
 
 def match(iou: np.ndarray, min_iou: float) -> Tuple[List[Tuple[int, int]], List[int], List[int]]:
@@ -34,15 +33,25 @@ def match(iou: np.ndarray, min_iou: float) -> Tuple[List[Tuple[int, int]], List[
 def assign(cost: np.ndarray, allowed: np.ndarray) -> Tuple[List[Tuple[int, int]], List[int], List[int]]:
     """Minimum-total-cost one-to-one assignment among the ``allowed`` pairs (cost [N,M],
     allowed [N,M] bool). Disallowed pairs are priced above any sum of allowed ones, so they
-    never displace a valid pair. Returns (matches, unmatched rows, unmatched cols), sorted."""
+    never displace a valid pair. Returns (matches, unmatched rows, unmatched cols), sorted.
+
+    When no row and no column has two allowed pairs (people apart: the usual frame), those
+    pairs are the solution, found without solving: an assignment that leaves one out pays one
+    more ``big`` and saves at most 2·Σ|allowed cost| < ``big``. (The margin of 1 is far above the
+    solver's round-off for costs of a few units, as the tracker's.)"""
     cost = np.asarray(cost, dtype=np.float64)
     n, m = cost.shape
     if n == 0 or m == 0:
         return [], list(range(n)), list(range(m))
     allowed = np.asarray(allowed, dtype=bool) & np.isfinite(cost)
-    big = 1.0 + 2.0 * np.abs(cost[allowed]).sum()                      # (an empty sum is 0)
-    rows, cols = linear_sum_assignment(np.where(allowed, cost, big))
-    pairs = sorted((r, c) for r, c, ok in zip(rows.tolist(), cols.tolist(), allowed[rows, cols].tolist()) if ok)
+    allowed_r, allowed_c = (i.tolist() for i in np.nonzero(allowed))    # row-major: sorted
+    if len(set(allowed_r)) == len(allowed_r) and len(set(allowed_c)) == len(allowed_c):
+        pairs = list(zip(allowed_r, allowed_c))
+    else:
+        big = 1.0 + 2.0 * np.abs(cost[allowed]).sum()
+        rows, cols = linear_sum_assignment(np.where(allowed, cost, big))
+        ok = set(zip(allowed_r, allowed_c))
+        pairs = sorted(p for p in zip(rows.tolist(), cols.tolist()) if p in ok)
     used_r = {r for r, _ in pairs}
     used_c = {c for _, c in pairs}
     return pairs, [r for r in range(n) if r not in used_r], [c for c in range(m) if c not in used_c]

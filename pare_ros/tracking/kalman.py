@@ -24,10 +24,12 @@ velocity uncertainty, so the same gate works at 3 Hz and 30 Hz and for a track s
 **Storage.** F(dt), Q(dt), H and the initial covariance couple each coordinate (cx, cy, w, h)
 only with its own rate, so the 8×8 covariance is, exactly, four independent 2×2 blocks
 ``[[var, cov], [cov, rate_var]]``, and stays so through every predict and update. All tracks'
-filters are therefore kept as arrays (``x`` [T,8], ``cov`` [T,3,4]) and stepped together with
-a few element-wise operations: the 8×8 products, the 4×4 solves and the per-track Python calls
-cost far more than the arithmetic on a real-time budget. ``test/test_kalman_batch.py`` checks
-this against the textbook 8×8 equations.
+filters are therefore kept in one array ``s`` [5,T,4] (value, rate, var, cov, rate_var of each
+coordinate) and stepped together with a few element-wise operations on contiguous [T,4]
+blocks: the 8×8 products, the 4×4 solves and the per-track Python calls cost far more than the
+arithmetic on a real-time budget, and so does each NumPy call (about 1 µs), so a step makes
+as few as the formulas allow. ``test/test_kalman_batch.py`` checks this against the textbook
+8×8 equations, ``test/test_tracker_equivalence.py`` bit for bit against the earlier layout.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 MIN_SIZE = 1.0   # px; prediction never shrinks a box below this
+ALL = slice(None)
 
 
 def xyxy_to_cxcywh(boxes) -> np.ndarray:
@@ -50,13 +53,34 @@ def cxcywh_to_xyxy(z: np.ndarray) -> np.ndarray:
     return np.concatenate([z[:, :2] - half, z[:, :2] + half], axis=1)
 
 
+def row_index(rows: Optional[Sequence[int]], n: int):
+    """An index for ``rows`` of an n-row array: ``slice(None)`` for None or for a list of every
+    row in order (a view instead of a gather: the steady state, where every track takes part),
+    else an intp array."""
+    if rows is None or (type(rows) is list and len(rows) == n and rows == list(range(n))):
+        return ALL
+    return np.asarray(rows, dtype=np.intp)
+
+
+def take_rows(a: np.ndarray, rows: Sequence[int]) -> np.ndarray:
+    """``a[rows]`` as a fresh array (a plain copy when ``rows`` is every row in order)."""
+    sel = row_index(rows, len(a))
+    return a.copy() if sel is ALL else a[sel]
+
+
 class BoxKalmanBatch:
     """The box filters of T tracks, row ``i`` = one track, stepped together.
 
     Attributes:
-        x: [T,8] states. cov: [T,3,4] per coordinate (cx, cy, w, h) its variance
-            (``cov[:, 0]``), its covariance with its rate (``cov[:, 1]``) and the rate's
-            variance (``cov[:, 2]``): the non-zero entries of the 8×8 covariance P.
+        s: [5,T,4] the filter state, one [T,4] block per quantity of each coordinate
+            (cx, cy, w, h): value, rate, value variance, value-rate covariance, rate variance.
+            Every step's operand is then a contiguous [T,4] block: on strided per-row views
+            NumPy loops row by row, which costs more than the arithmetic at these sizes.
+        pos, rate: views ``s[0]``, ``s[1]`` [T,4] (cx, cy, w, h) and (vcx, vcy, vw, vh).
+        x: [T,8] states (pos, rate), a read-only copy. cov: [T,3,4] view of ``s[2:]``: per
+            coordinate its variance (``cov[:, 0]``), its covariance with its rate
+            (``cov[:, 1]``) and the rate's variance (``cov[:, 2]``): the non-zero entries of
+            the 8×8 covariance P.
         stamp: [T] time (s) each row was last predicted to.
 
     Args:
@@ -73,34 +97,53 @@ class BoxKalmanBatch:
         self.measurement_std = float(measurement_std)
         self.accel = np.array([accel_std, accel_std, size_accel_std, size_accel_std], dtype=np.float64)
         self.rate_std = np.array([velocity_std, velocity_std, size_rate_std, size_rate_std], dtype=np.float64)
-        self.x = np.zeros((0, 8))
-        self.cov = np.zeros((0, 3, 4))
+        self.s = np.zeros((5, 0, 4))
         self.stamp = np.zeros(0)
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.stamp)
+
+    @property
+    def pos(self) -> np.ndarray:
+        return self.s[0]
+
+    @property
+    def rate(self) -> np.ndarray:
+        return self.s[1]
+
+    @property
+    def x(self) -> np.ndarray:
+        x = np.concatenate([self.s[0], self.s[1]], axis=1)
+        x.flags.writeable = False               # a copy: writing to it would change nothing
+        return x
+
+    @property
+    def cov(self) -> np.ndarray:
+        return self.s[2:].transpose(1, 0, 2)
 
     def add(self, z: np.ndarray, stamp: float) -> None:
         """Append one row per first measurement, z [N,4] (cx, cy, w, h) taken at ``stamp``: at
         rest, with position noise of the measurement and the initial rate uncertainty."""
         h = np.maximum(z[:, 3:4], MIN_SIZE)                                  # [N,1]
-        cov = np.zeros((len(z), 3, 4))
-        cov[:, 0] = (self.measurement_std * h) ** 2
-        cov[:, 2] = (self.rate_std * h) ** 2
-        self.x = np.concatenate([self.x, np.concatenate([z, np.zeros_like(z)], axis=1)])
-        self.cov = np.concatenate([self.cov, cov])
+        new = np.zeros((5, len(z), 4))
+        new[0] = z
+        new[2] = (self.measurement_std * h) ** 2
+        new[4] = (self.rate_std * h) ** 2
+        self.s = np.concatenate([self.s, new], axis=1)
         self.stamp = np.concatenate([self.stamp, np.full(len(z), float(stamp))])
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop the rows where ``mask`` [T] (bool) is False; the others keep their order."""
-        self.x, self.cov, self.stamp = self.x[mask], self.cov[mask], self.stamp[mask]
+        self.s, self.stamp = self.s[:, mask], self.stamp[mask]
 
     def get(self, row: int) -> Tuple[np.ndarray, np.ndarray, float]:
         """Copy of one row's (x [8], cov [3,4], stamp), for :meth:`set`."""
-        return self.x[row].copy(), self.cov[row].copy(), float(self.stamp[row])
+        return self.s[:2, row].flatten(), self.s[2:, row].copy(), float(self.stamp[row])
 
     def set(self, row: int, state: Tuple[np.ndarray, np.ndarray, float]) -> None:
-        self.x[row], self.cov[row], self.stamp[row] = state
+        x, cov, self.stamp[row] = state
+        self.s[:2, row] = np.reshape(x, (2, 4))
+        self.s[2:, row] = cov
 
     def predict(self, stamp: float, rows: Optional[Sequence[int]] = None) -> None:
         """Advance ``rows`` (default all) to ``stamp``; a row already at or past it is unchanged.
@@ -108,23 +151,28 @@ class BoxKalmanBatch:
         Per coordinate with F = [[1, dt], [0, 1]] and the continuous white-noise acceleration
         Q = q [[dt³/3, dt²/2], [dt²/2, dt]], q = (accel · h)², h the box height before the step.
         """
-        sel = slice(None) if rows is None else np.asarray(rows, dtype=np.intp)
-        x, cov = self.x[sel], self.cov[sel]             # views (all rows) or copies (a list)
-        dt = np.maximum(float(stamp) - self.stamp[sel], 0.0)[:, None]      # [R,1]
-        a, b, c = cov[:, 0], cov[:, 1], cov[:, 2]                           # [R,4] each
-        q = (self.accel * np.maximum(x[:, 3:4], MIN_SIZE)) ** 2             # [R,4]
-        # F P Fᵀ + Q per coordinate, written in place: each line reads only entries not yet
-        # overwritten (var needs cov and rate_var, cov needs rate_var).
+        sel = row_index(rows, len(self.stamp))
+        s = self.s[:, sel]                              # a view (all rows) or a copy (a list)
+        pos, rate, a, b, c = s                          # [R,4] each
+        # dt [R,4], one column per coordinate: same-shape contiguous operands are one NumPy loop;
+        # a broadcast [R,1] column is a loop per row.
+        dt = np.maximum(float(stamp) - self.stamp[sel], 0.0).repeat(4).reshape(-1, 4)
+        q = (self.accel * np.maximum(pos[:, 3:4], MIN_SIZE)) ** 2           # [R,4]
+        # F P Fᵀ + Q per coordinate, in place: var += dt (2 cov + dt rate_var), cov += dt rate_var
+        # (var first: it reads the old cov), then all three += q (dt³/3, dt²/2, dt) in one
+        # product: per entry the same operations in the same order as written out one by one.
         dt_c = dt * c
-        a[:] = a + dt * (2 * b + dt_c) + q * (dt ** 3 / 3)
-        b[:] = b + dt_c + q * (dt ** 2 / 2)
-        c[:] = c + q * dt
-        x[:, :4] += dt * x[:, 4:]
+        a += dt * ((b + b) + dt_c)                     # b + b: 2 b exactly, cheaper
+        b += dt_c
+        s[2:] += q * np.concatenate([dt ** 3 / 3, dt ** 2 / 2, dt]).reshape(3, -1, 4)
+        pos += dt * rate
         # Sizes are kept ≥ MIN_SIZE only where time advanced (dt = 0 leaves a row as it was).
-        np.maximum(x[:, 2:4], np.where(dt > 0, MIN_SIZE, -np.inf), out=x[:, 2:4])
-        if rows is not None:
-            self.x[sel], self.cov[sel] = x, cov
-        self.stamp[sel] = np.maximum(self.stamp[sel], float(stamp))
+        np.maximum(pos[:, 2:], MIN_SIZE, out=pos[:, 2:], where=dt[:, 2:] > 0)
+        if sel is ALL:
+            np.maximum(self.stamp, float(stamp), out=self.stamp)
+        else:
+            self.s[:, sel] = s
+            self.stamp[sel] = np.maximum(self.stamp[sel], float(stamp))
 
     def update(self, rows: Sequence[int], z: np.ndarray) -> np.ndarray:
         """Fuse measurements z [R,4] (cx, cy, w, h), one per row of ``rows`` [R] (distinct),
@@ -133,35 +181,36 @@ class BoxKalmanBatch:
 
         Per coordinate: s = var + r, gain k = (var, cov) / s, and P ← (I − K H) P, symmetrised
         (the off-diagonal term is the mean of its two round-off versions, as (P + Pᵀ)/2)."""
-        rows = np.asarray(rows, dtype=np.intp)
+        sel = row_index(rows, len(self.stamp))
         r = (self.measurement_std * np.maximum(z[:, 3:4], MIN_SIZE)) ** 2   # [R,1]
-        x, cov = self.x[rows], self.cov[rows]                               # copies
-        a, b, c = cov[:, 0], cov[:, 1], cov[:, 2]
-        k_pos, k_rate = a / (a + r), b / (a + r)
-        innovation = z - x[:, :4]
-        x[:, :4] += k_pos * innovation
-        x[:, 4:] += k_rate * innovation
+        s = self.s[:, sel]                              # a view (all rows) or a copy (a list)
+        pos, rate, a, b, c = s
+        gain = s[2:4] / (a + r)                         # [2,R,4]: (k_pos, k_rate)
+        k_pos, k_rate = gain
+        s[:2] += gain * (z - pos)                       # value and rate += k · innovation
         # In place, in the order that reads each entry before it is overwritten.
-        c[:] = c - k_rate * b
-        b[:] = ((1 - k_pos) * b + (b - k_rate * a)) / 2
-        a[:] = (1 - k_pos) * a
-        self.x[rows], self.cov[rows] = x, cov
-        return x
+        c -= k_rate * b
+        one_minus_k = 1 - k_pos
+        np.divide(one_minus_k * b + (b - k_rate * a), 2, out=b)
+        a *= one_minus_k
+        if sel is not ALL:
+            self.s[:, sel] = s
+        return np.concatenate([pos, rate], axis=1)
 
     def gating_distance(self, rows: Sequence[int], z: np.ndarray) -> np.ndarray:
         """Squared Mahalanobis distance [R,M] of measurements z [M,4] (cx, cy, w, h) to the
         current prediction of each row in ``rows`` [R], with covariance H P Hᵀ + R,
         R = (measurement_std · predicted h)² I. Compare with a χ²(4) quantile (13.28 = 99 %)."""
-        rows = np.asarray(rows, dtype=np.intp)
-        x = self.x[rows]
-        r = (self.measurement_std * np.maximum(x[:, 3:4], MIN_SIZE)) ** 2   # [R,1]
-        s = self.cov[rows, 0] + r                                           # [R,4], S is diagonal
-        d = z[None] - x[:, None, :4]                                        # [R,M,4]
-        return (d * (d / s[:, None])).sum(axis=2)
+        sel = row_index(rows, len(self.stamp))
+        pos = self.s[0, sel]
+        r = (self.measurement_std * np.maximum(pos[:, 3:4], MIN_SIZE)) ** 2   # [R,1]
+        var = self.s[2, sel] + r                                            # [R,4], S is diagonal
+        d = z[None] - pos[:, None]                                          # [R,M,4]
+        return (d * (d / var[:, None])).sum(axis=2)
 
     def boxes(self, rows: Optional[Sequence[int]] = None) -> np.ndarray:
         """Current boxes [R,4] xyxy of ``rows`` (default all)."""
-        return cxcywh_to_xyxy(self.x if rows is None else self.x[np.asarray(rows, dtype=np.intp)])
+        return cxcywh_to_xyxy(self.s[0, row_index(rows, len(self.stamp))])
 
 
 class BoxKalmanFilter:
@@ -191,4 +240,4 @@ class BoxKalmanFilter:
     @property
     def velocity(self) -> np.ndarray:
         """(vcx, vcy, vw, vh) px/s."""
-        return self.batch.x[0, 4:].copy()
+        return self.batch.rate[0].copy()

@@ -53,7 +53,7 @@ import numpy as np
 
 from .association import assign, iou_matrix, match
 from .ids import BodyIdFormat
-from .kalman import BoxKalmanBatch, xyxy_to_cxcywh
+from .kalman import BoxKalmanBatch, take_rows, xyxy_to_cxcywh
 
 HISTORY = 64      # matches (stamp, filtered cx, cy, w, h) kept per track for the coasting velocity
 
@@ -263,15 +263,17 @@ class Tracker:
         if not tracks or not det_idx:
             return list(tracks), list(det_idx)
         rows = [t.row for t in tracks]
-        predicted, dets = frame.predicted[rows], frame.boxes[det_idx]
+        predicted, dets = take_rows(frame.predicted, rows), take_rows(frame.boxes, det_idx)
         iou = iou_matrix(predicted, dets)
         if gated and self.gate > 0:
-            d2 = self._kf.gating_distance(rows, frame.z[det_idx])
-            # IoU alone also passes a small far person's box inside a near person's (IoU = their
-            # area ratio): require similar heights on that path; d² checks the size itself.
-            ratio = np.abs(np.log(np.maximum(dets[:, 3] - dets[:, 1], 1e-6)[None]
-                                  / np.maximum(predicted[:, 3] - predicted[:, 1], 1e-6)[:, None]))
-            allowed = ((iou >= self.iou_threshold) & (ratio <= math.log(self.max_height_ratio))) | (d2 <= self.gate)
+            d2 = self._kf.gating_distance(rows, take_rows(frame.z, det_idx))
+            allowed, by_iou = d2 <= self.gate, iou >= self.iou_threshold
+            if (by_iou > allowed).any():            # else the IoU path would add no pair
+                # IoU alone also passes a small far person's box inside a near person's (IoU = their
+                # area ratio): require similar heights on that path; d² checks the size itself.
+                ratio = np.abs(np.log(np.maximum(dets[:, 3] - dets[:, 1], 1e-6)[None]
+                                      / np.maximum(predicted[:, 3] - predicted[:, 1], 1e-6)[:, None]))
+                allowed |= by_iou & (ratio <= math.log(self.max_height_ratio))
             pairs, free_t, free_d = assign(1.0 - iou + np.minimum(d2 / self.gate, 1.0), allowed)
         else:
             pairs, free_t, free_d = match(iou, self.iou_threshold if gated else self.low_iou_threshold)
@@ -281,14 +283,13 @@ class Tracker:
 
     def _hit(self, tracks: List[_Track], det_idx: List[int], frame: _Frame) -> None:
         """Fuse detection ``det_idx[j]`` into ``tracks[j]`` (one Kalman update for all)."""
-        states = self._kf.update([t.row for t in tracks], frame.z[det_idx])   # [R,8], a copy
+        states = self._kf.update([t.row for t in tracks], take_rows(frame.z, det_idx))   # [R,8] copy
         stamp = frame.stamp
         for track, i, x in zip(tracks, det_idx, states):
             track.score, track.detection_index, track.last_update = frame.scores[i], i, stamp
             track.hits += 1
             track.confirmed = track.confirmed or track.hits >= self.min_hits
-            track.coasting = False
-            track.misses = 0
+            track.coasting, track.misses = False, 0
             track.history.append((stamp, x[:4]))
 
     def _start_coasting(self, track: _Track) -> None:
@@ -303,10 +304,10 @@ class Tracker:
         recent = [(t, z) for t, z in track.history if t >= t_end - self.velocity_window]
         t0, z0 = recent[0]
         velocity = (z_end[:2] - z0[:2]) / (t_end - t0) if t_end > t0 else np.zeros(2)
-        x = self._kf.x[track.row]                             # a view: edits the filter
-        x[:4] = z_end
-        x[:2] += velocity * (self._kf.stamp[track.row] - t_end)
-        x[4:6], x[6:8] = velocity, 0.0
+        pos, rate = self._kf.pos[track.row], self._kf.rate[track.row]    # views: edit the filter
+        pos[:] = z_end
+        pos[:2] += velocity * (self._kf.stamp[track.row] - t_end)
+        rate[:2], rate[2:] = velocity, 0.0
 
     def _take_snapshot(self, track: _Track) -> None:
         track.snapshot = (self._kf.get(track.row), track.last_update, track.score, track.hits,
@@ -347,14 +348,15 @@ class Tracker:
         dead = [t for t, i, ins in zip(self._tracks, hits, inside)
                 if stamp - t.last_update > self.max_age or (i is None and not ins)]
         # Each view's arrays are rows of fresh arrays (never of the filter state or the input).
-        shown = predicted.copy()
         matched = [k for k, i in enumerate(hits) if i is not None]
-        if matched:
+        if len(matched) < len(hits):
+            shown = predicted.copy()
             shown[matched] = frame.boxes[[hits[k] for k in matched]]
-        velocity = self._kf.x[:, 4:].copy()
+        else:                                                # all matched: no prediction shown
+            shown = take_rows(frame.boxes, hits)
         gone = {id(t) for t in dead}
-        views = [self._view(t, stamp, shown[k], predicted[k], velocity[k])
-                 for k, t in enumerate(self._tracks) if id(t) not in gone]
+        views = [self._view(t, stamp, box, filtered, velocity) for t, box, filtered, velocity
+                 in zip(self._tracks, shown, predicted, self._kf.rate.copy()) if id(t) not in gone]
         self._drop(dead)
         return views
 
