@@ -87,16 +87,17 @@ def _part_visibility_host(logits: torch.Tensor) -> Optional[torch.Tensor]:
     """
     n, channels, pixels = logits.shape
     exp = cv2.exp(logits.numpy().reshape(n * channels, pixels))            # [N·25,HW] e_c(p)
-    e = torch.from_numpy(exp).view(n, channels, pixels)
+    e = torch.from_numpy(exp.reshape(n, channels, pixels))
     s = e.sum(1, keepdim=True)                                             # [N,1,HW] S(p)
     low, high = cv2.minMaxLoc(s.numpy().reshape(n, pixels))[:2]
     if not (high < 1e19 and low >= _MIN_NORMALISER):
         return None
-    z = e[:, 1:].sum(-1)                                                   # [N,24]   Σ_p e_j
+    parts = e[:, 1:]                                                       # [N,24,HW] e_j
+    z = parts.sum(-1)                                                      # [N,24]    Σ_p e_j
     z_low = z.min().item()
     if not (z_low >= _MIN_NORMALISER and low * z_low >= _MIN_NORMALISER):   # (NaN fails too)
         return None
-    num = e[:, 1:].square_().mul_(s.reciprocal_()).sum(-1)                 # [N,24]
+    num = parts.square_().mul_(s.reciprocal_()).sum(-1)                    # [N,24]
     return num.div_(z).clamp_(0.0, 1.0)
 
 
