@@ -76,7 +76,8 @@ def random_people(rng, people: int, float64: bool):
         state = int(rng.integers(0, 3))
         track = Track(int(rng.integers(1, 2 ** 32)), f"b{'x' * int(rng.integers(0, 5))}{i}", state,
                       float(rng.uniform(0, 9)), 0.0 if state != 2 else float(rng.uniform(0, 1)),
-                      rng.uniform(0, 640, 4), float(rng.uniform(0.3, 1)), float(rng.uniform(0, 1)),
+                      rng.uniform(0, 640, 4), float(rng.choice([rng.uniform(0.3, 1), 2.5, 0.0, -0.0])),
+                      float(rng.uniform(0, 1)),
                       None if state == 2 else i)
         out.append((track, body))
     return out
@@ -109,9 +110,9 @@ def assert_same_planner(a, b):
         for name, u in vars(x).items():
             v = getattr(y, name)
             assert (u is None) == (v is None), name
-            if u is not None:
-                np.testing.assert_array_equal(u, v, err_msg=name)
-                assert np.asarray(u).dtype == np.asarray(v).dtype, name
+            if u is not None:         # bit for bit (-0.0 is not 0.0 on the wire)
+                u, v = np.asarray(u), np.asarray(v)
+                assert (u.dtype, u.shape, u.tobytes()) == (v.dtype, v.shape, v.tobytes()), name
 
 
 def header(frame="cam_optical"):

@@ -10,6 +10,7 @@ even for the 20 670 vertex floats.
 from __future__ import annotations
 
 import array
+import functools
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -121,18 +122,27 @@ def _stack(bodies: Sequence, name: str, size: int, dtype=np.float32) -> np.ndarr
 def _joint_confidences(bodies, joints3d: np.ndarray, joints2d: np.ndarray, visibility: np.ndarray, track_views,
                        image_size, given) -> np.ndarray:
     """[P,24] float32: :func:`default_joint_confidence` of every body at once (joints3d
-    [P,24,3], joints2d [P,24,2], visibility [P,24], float64), rows of ``given`` (a sequence
-    with (24,) or None per body) replacing it where not None."""
+    [P,24,3], joints2d [P,48] (x, y per joint), visibility [P,24], float64), rows of ``given``
+    (a sequence with (24,) or None per body) replacing it where not None."""
     confidence = np.array([b.score if getattr(v, "confidence", None) is None else v.confidence
                            for b, v in zip(bodies, track_views)], dtype=np.float64)
     inside = joints3d[:, :, 2] > 0
     if image_size is not None:
-        inside &= ((joints2d >= 0) & (joints2d < np.array(image_size, dtype=np.float64))).all(axis=2)
+        # A joint's x and y tests side by side are two bytes, both 1 when it projects inside:
+        # read as one uint16 (0x0101), with no reduction over pairs.
+        both = (joints2d >= 0) & (joints2d < _image_bounds(tuple(image_size)))         # [P,48]
+        inside &= both.view(np.uint16) == 0x0101
     out = confidence[:, None] * visibility * inside
     for i, row in enumerate(given):
         if row is not None:
             out[i] = _rows([row], "joint_confidence", 24, np.float64)[0]
     return out.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _image_bounds(image_size: Tuple[int, int]) -> np.ndarray:
+    """(48,) float64: (width, height) for each joint's (x, y)."""
+    return np.tile(np.array(image_size, dtype=np.float64), 24)
 
 
 @dataclass
@@ -191,7 +201,7 @@ def body_columns(bodies: Sequence, track_views: Optional[Sequence] = None,
         "global_orient": axis_angle[:, :3], "body_pose": axis_angle[:, 3:], "transl": _stack(bodies, "transl", 3),
         "cam_crop": _stack(bodies, "cam_crop", 3), "joints_3d": joints3d.reshape(p, 72).astype(np.float32),
         "part_visibility": visibility.astype(np.float32),
-        "joint_confidence": _joint_confidences(bodies, joints3d, joints2d.reshape(p, 24, 2), visibility, views,
+        "joint_confidence": _joint_confidences(bodies, joints3d, joints2d, visibility, views,
                                                image_size, [None] * p if joint_confidences is None
                                                else joint_confidences),
     }
@@ -207,13 +217,14 @@ def body_columns(bodies: Sequence, track_views: Optional[Sequence] = None,
     has_velocity = [v is not None for v in velocities]
     velocity = np.array([np.asarray(v, dtype=np.float64).reshape(3) if h else (0.0, 0.0, 0.0)
                          for v, h in zip(velocities, has_velocity)])
-    finite = np.isfinite(velocity).all(axis=1).tolist()
+    finite = np.logical_and.reduce(np.isfinite(velocity), axis=1).tolist()
     return BodyColumns(
         arrays, scalars,
         body_id=[str(v.body_id) if t else "" for v, t in zip(views, tracked)],
         track_id=[int(v.track_id) & 0xFFFFFFFF if t else 0 for v, t in zip(views, tracked)],
         tracking_state=[int(v.state) if t else TRACK_CONFIRMED for v, t in zip(views, tracked)],
-        root=np.asarray(roots, dtype=np.float64).reshape(p, 7), root_velocity=velocity, velocity_valid=[h and f for h, f in zip(has_velocity, finite)],
+        root=np.asarray(roots, dtype=np.float64).reshape(p, 7), root_velocity=velocity,
+        velocity_valid=[h and f for h, f in zip(has_velocity, finite)],
         velocity_frame=[str(velocity_frame) if h else "" for h in has_velocity],
         rotmats=_checked(bodies, "rotmats", (24, 3, 3)) if publish_rotmats else None,
         vertices=_checked(bodies, "vertices", (6890, 3)) if publish_vertices else None)

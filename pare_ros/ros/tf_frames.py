@@ -127,13 +127,13 @@ def frame_names(body_id: str, prefix: str = "smpl_",
 
 
 @functools.lru_cache(maxsize=16)
-def _joint_edges(parents: Tuple[int, ...]) -> Tuple[list, list, object]:
+def _joint_edges(parents: Tuple[int, ...]) -> Tuple[list, np.ndarray, object]:
     """(joints with a parent [J-1], their parents [J-1], an index of the former: a slice when
     they are consecutive, as SMPL's 1..23, so that gathering them is a view)."""
     idx = [j for j, p in enumerate(parents) if p >= 0]
     consecutive = idx == list(range(idx[0], idx[0] + len(idx))) if idx else False
-    return idx, [parents[j] for j in idx], (slice(idx[0], idx[0] + len(idx)) if consecutive
-                                            else np.array(idx, dtype=np.intp))
+    return idx, np.array([parents[j] for j in idx], dtype=np.intp), (
+        slice(idx[0], idx[0] + len(idx)) if consecutive else np.array(idx, dtype=np.intp))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -237,11 +237,11 @@ def bodies_transforms(bodies: Sequence, body_ids: Sequence[str], header, prefix:
     if joint_frames:
         _, par, take = _joint_edges(parent_key)
         rot_all[:, 1 + n_rel:] = rotmats[:, take]                                      # local rotations
-        np.subtract(rest[:, take], rest[:, par], out=trans_all[:, 1 + n_rel:])          # rest-pose bone offsets
+        np.subtract(rest[:, take], rest.take(par, axis=1), out=trans_all[:, 1 + n_rel:])  # rest-pose bone offsets
     if not np.isfinite(values).all():
         raise ValueError(f"body {body_ids[int(np.argmin(np.isfinite(values).all(axis=(1, 2))))]}: "
                          "non-finite pose, no transforms")
-    frame_parents, frame_children = _frame_tree(header.frame_id.lstrip("/"), tuple(str(i) for i in body_ids),
+    frame_parents, frame_children = _frame_tree(header.frame_id.lstrip("/"), tuple(map(str, body_ids)),
                                                 prefix, tuple(joint_names), parent_key, bool(joint_frames),
                                                 bool(head_frame))
     n = p * t

@@ -90,7 +90,7 @@ class TransformBundle(Sequence):
         buf = template.copy()
         if len(self):
             buf[stamp_index] = np.frombuffer(struct.pack("<iI", self.sec, self.nanosec) * len(self), dtype=np.uint8)
-            values = np.concatenate((self.translations, self.quaternions), axis=1).astype("<f8")
+            values = np.concatenate((self.translations, self.quaternions), axis=1, dtype="<f8")
             buf[value_index] = values.view(np.uint8).reshape(-1)
         return buf.tobytes()
 
