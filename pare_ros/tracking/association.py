@@ -6,18 +6,19 @@ from typing import List, Tuple
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+_ZERO = np.array(0.0)   # a 0-d operand: NumPy 2 converts a Python scalar on every call
+
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of boxes a [N,4] and b [M,4] (xyxy) → [N,M] in [0,1]."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     # Intersection width and height [N,M,2] (0 where the boxes do not overlap).
-    wh = np.maximum(np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2]), 0)
+    wh = np.maximum(np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2]), _ZERO)
     inter = wh[..., 0] * wh[..., 1]
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None] - inter
-    return np.divide(inter, union, out=np.zeros(inter.shape), where=union > 0)
+    size_a, size_b = a[:, 2:] - a[:, :2], b[:, 2:] - b[:, :2]          # [N,2], [M,2] (w, h)
+    union = (size_a[:, 0] * size_a[:, 1])[:, None] + size_b[:, 0] * size_b[:, 1] - inter
+    return np.divide(inter, union, out=np.zeros(inter.shape), where=union > _ZERO)
 
 
 def match(iou: np.ndarray, min_iou: float) -> Tuple[List[Tuple[int, int]], List[int], List[int]]:

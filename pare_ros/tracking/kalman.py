@@ -39,17 +39,21 @@ import numpy as np
 
 MIN_SIZE = 1.0   # px; prediction never shrinks a box below this
 ALL = slice(None)
+# The constant operands as 0-d float64 arrays: NumPy 2 converts a Python scalar operand anew
+# on every call, which costs about half as much again as the operation itself on these sizes;
+# the values, and so the results, are the same.
+_ZERO, _ONE, _TWO, _THREE, _MIN_SIZE = (np.array(v) for v in (0.0, 1.0, 2.0, 3.0, MIN_SIZE))
 
 
 def xyxy_to_cxcywh(boxes) -> np.ndarray:
     """[N,4] xyxy → [N,4] (cx, cy, w, h), float64."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.concatenate([(b[:, :2] + b[:, 2:]) / 2, b[:, 2:] - b[:, :2]], axis=1)
+    return np.concatenate([(b[:, :2] + b[:, 2:]) / _TWO, b[:, 2:] - b[:, :2]], axis=1)
 
 
 def cxcywh_to_xyxy(z: np.ndarray) -> np.ndarray:
     """[N,≥4] (cx, cy, w, h, …) → [N,4] xyxy; sizes below ``MIN_SIZE`` are raised to it."""
-    half = np.maximum(z[:, 2:4], MIN_SIZE) / 2
+    half = np.maximum(z[:, 2:4], _MIN_SIZE) / _TWO
     return np.concatenate([z[:, :2] - half, z[:, :2] + half], axis=1)
 
 
@@ -63,9 +67,9 @@ def row_index(rows: Optional[Sequence[int]], n: int):
 
 
 def take_rows(a: np.ndarray, rows: Sequence[int]) -> np.ndarray:
-    """``a[rows]`` as a fresh array (a plain copy when ``rows`` is every row in order)."""
+    """``a[rows]`` to read: ``a`` itself when ``rows`` is every row in order, else a gather."""
     sel = row_index(rows, len(a))
-    return a.copy() if sel is ALL else a[sel]
+    return a if sel is ALL else a[sel]
 
 
 class BoxKalmanBatch:
@@ -156,18 +160,18 @@ class BoxKalmanBatch:
         pos, rate, a, b, c = s                          # [R,4] each
         # dt [R,4], one column per coordinate: same-shape contiguous operands are one NumPy loop;
         # a broadcast [R,1] column is a loop per row.
-        dt = np.maximum(float(stamp) - self.stamp[sel], 0.0).repeat(4).reshape(-1, 4)
-        q = (self.accel * np.maximum(pos[:, 3:4], MIN_SIZE)) ** 2           # [R,4]
+        dt = np.maximum(float(stamp) - self.stamp[sel], _ZERO).repeat(4).reshape(-1, 4)
+        q = (self.accel * np.maximum(pos[:, 3:4], _MIN_SIZE)) ** 2          # [R,4]
         # F P Fᵀ + Q per coordinate, in place: var += dt (2 cov + dt rate_var), cov += dt rate_var
         # (var first: it reads the old cov), then all three += q (dt³/3, dt²/2, dt) in one
         # product: per entry the same operations in the same order as written out one by one.
         dt_c = dt * c
         a += dt * ((b + b) + dt_c)                     # b + b: 2 b exactly, cheaper
         b += dt_c
-        s[2:] += q * np.concatenate([dt ** 3 / 3, dt ** 2 / 2, dt]).reshape(3, -1, 4)
+        s[2:] += q * np.concatenate([dt ** 3 / _THREE, dt ** 2 / _TWO, dt]).reshape(3, -1, 4)
         pos += dt * rate
         # Sizes are kept ≥ MIN_SIZE only where time advanced (dt = 0 leaves a row as it was).
-        np.maximum(pos[:, 2:], MIN_SIZE, out=pos[:, 2:], where=dt[:, 2:] > 0)
+        np.maximum(pos[:, 2:], _MIN_SIZE, out=pos[:, 2:], where=dt[:, 2:] > _ZERO)
         if sel is ALL:
             np.maximum(self.stamp, float(stamp), out=self.stamp)
         else:
@@ -182,7 +186,7 @@ class BoxKalmanBatch:
         Per coordinate: s = var + r, gain k = (var, cov) / s, and P ← (I − K H) P, symmetrised
         (the off-diagonal term is the mean of its two round-off versions, as (P + Pᵀ)/2)."""
         sel = row_index(rows, len(self.stamp))
-        r = (self.measurement_std * np.maximum(z[:, 3:4], MIN_SIZE)) ** 2   # [R,1]
+        r = (self.measurement_std * np.maximum(z[:, 3:4], _MIN_SIZE)) ** 2  # [R,1]
         s = self.s[:, sel]                              # a view (all rows) or a copy (a list)
         pos, rate, a, b, c = s
         gain = s[2:4] / (a + r)                         # [2,R,4]: (k_pos, k_rate)
@@ -190,8 +194,8 @@ class BoxKalmanBatch:
         s[:2] += gain * (z - pos)                       # value and rate += k · innovation
         # In place, in the order that reads each entry before it is overwritten.
         c -= k_rate * b
-        one_minus_k = 1 - k_pos
-        np.divide(one_minus_k * b + (b - k_rate * a), 2, out=b)
+        one_minus_k = _ONE - k_pos
+        np.divide(one_minus_k * b + (b - k_rate * a), _TWO, out=b)
         a *= one_minus_k
         if sel is not ALL:
             self.s[:, sel] = s
@@ -203,7 +207,7 @@ class BoxKalmanBatch:
         R = (measurement_std · predicted h)² I. Compare with a χ²(4) quantile (13.28 = 99 %)."""
         sel = row_index(rows, len(self.stamp))
         pos = self.s[0, sel]
-        r = (self.measurement_std * np.maximum(pos[:, 3:4], MIN_SIZE)) ** 2   # [R,1]
+        r = (self.measurement_std * np.maximum(pos[:, 3:4], _MIN_SIZE)) ** 2  # [R,1]
         var = self.s[2, sel] + r                                            # [R,4], S is diagonal
         d = z[None] - pos[:, None]                                          # [R,M,4]
         return (d * (d / var[:, None])).sum(axis=2)

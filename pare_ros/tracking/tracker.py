@@ -56,6 +56,7 @@ from .ids import BodyIdFormat
 from .kalman import BoxKalmanBatch, take_rows, xyxy_to_cxcywh
 
 HISTORY = 64      # matches (stamp, filtered cx, cy, w, h) kept per track for the coasting velocity
+_ONE = np.array(1.0)   # a 0-d operand: NumPy 2 converts a Python scalar anew on every call
 
 
 class TrackState(IntEnum):
@@ -197,7 +198,7 @@ class Tracker:
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         if len(scores) != len(boxes):
             raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
-        if not (np.isfinite(boxes).all() and np.isfinite(scores).all()):
+        if np.count_nonzero(np.isfinite(boxes)) < boxes.size or np.count_nonzero(np.isfinite(scores)) < len(scores):
             raise ValueError("boxes and scores must be finite (drop NaN/inf detections upstream)")
         stamp = float(stamp)
         if self._stamp is not None and stamp < self._stamp:
@@ -268,13 +269,13 @@ class Tracker:
         if gated and self.gate > 0:
             d2 = self._kf.gating_distance(rows, take_rows(frame.z, det_idx))
             allowed, by_iou = d2 <= self.gate, iou >= self.iou_threshold
-            if (by_iou > allowed).any():            # else the IoU path would add no pair
+            if np.count_nonzero(by_iou > allowed):  # else the IoU path would add no pair
                 # IoU alone also passes a small far person's box inside a near person's (IoU = their
                 # area ratio): require similar heights on that path; d² checks the size itself.
                 ratio = np.abs(np.log(np.maximum(dets[:, 3] - dets[:, 1], 1e-6)[None]
                                       / np.maximum(predicted[:, 3] - predicted[:, 1], 1e-6)[:, None]))
                 allowed |= by_iou & (ratio <= math.log(self.max_height_ratio))
-            pairs, free_t, free_d = assign(1.0 - iou + np.minimum(d2 / self.gate, 1.0), allowed)
+            pairs, free_t, free_d = assign(_ONE - iou + np.minimum(d2 / self.gate, _ONE), allowed)
         else:
             pairs, free_t, free_d = match(iou, self.iou_threshold if gated else self.low_iou_threshold)
         if pairs:
@@ -348,12 +349,10 @@ class Tracker:
         dead = [t for t, i, ins in zip(self._tracks, hits, inside)
                 if stamp - t.last_update > self.max_age or (i is None and not ins)]
         # Each view's arrays are rows of fresh arrays (never of the filter state or the input).
-        matched = [k for k, i in enumerate(hits) if i is not None]
-        if len(matched) < len(hits):
-            shown = predicted.copy()
+        matched = [k for k, i in enumerate(hits) if i is not None]   # (all: no prediction shown)
+        shown = (take_rows(frame.boxes, hits) if len(matched) == len(hits) else predicted).copy()
+        if 0 < len(matched) < len(hits):
             shown[matched] = frame.boxes[[hits[k] for k in matched]]
-        else:                                                # all matched: no prediction shown
-            shown = take_rows(frame.boxes, hits)
         gone = {id(t) for t in dead}
         views = [self._view(t, stamp, box, filtered, velocity) for t, box, filtered, velocity
                  in zip(self._tracks, shown, predicted, self._kf.rate.copy()) if id(t) not in gone]
