@@ -22,10 +22,11 @@ the optical axis of a camera looking through the crop centre — and a weak-pers
 
 All of it runs in float64 on the host: NumPy over the keypoints and LAPACK for the 3×3 solves
 (a hundred-odd tiny array operations for a handful of people, far cheaper there than as Torch
-ops or GPU launches); what is per person — rays, rotations, the 3×3 systems, acceptance tests,
-the stop rule — in Python floats, since a few dozen float operations cost less than one NumPy
-call's overhead. Those are the same IEEE operations in the same order as the array form they
-replaced, so the results are bit for bit the same (test/test_camera_equivalence.py).
+ops or GPU launches; step 3 is :mod:`pare_ros.placement_refine`); what is per person — rays,
+rotations, the 3×3 systems, acceptance tests, the stop rule — in Python floats, since a few
+dozen float operations cost less than one NumPy call's overhead. Those are the same IEEE
+operations in the same order as the array form they replaced, so the results are bit for bit
+the same (test/test_camera_equivalence.py).
 
 :func:`crop_cam_to_translation` is the former pass-through conversion (orientation unchanged,
 depth from the mean focal length), kept for comparison (scripts/geometry_sweep.py).
@@ -39,6 +40,8 @@ from typing import Optional
 
 import numpy as np
 import torch
+
+from .placement_refine import PARE_CROP, PARE_FOCAL, match_crop_camera, refine_translation
 
 
 @dataclass(frozen=True)
@@ -101,11 +104,6 @@ def project(points: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
     z = np.maximum(points[..., 2:], 1e-6)
     return points[..., :2] / z * (intrinsics.fx, intrinsics.fy) + (intrinsics.cx, intrinsics.cy)
 
-
-# PARE's crop camera (reference spec §3.4): perspective, f = 5000 px for the 224-px crop, principal
-# point at the crop centre, body at depth 2·5000/(224·s); 2D keypoints divided by 112.
-PARE_FOCAL = 5000.0
-PARE_CROP = 224.0
 
 
 def pare_crop_projection(points, cam):
@@ -189,7 +187,7 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
             no refinement.
         iterations: reweighting passes of the refinement.
         match_iterations: at most this many Newton steps of the self-consistency step (0: skip
-            it), see :func:`_match_crop_camera`.
+            it), see :func:`~pare_ros.placement_refine.match_crop_camera`.
     Returns:
         :class:`CameraPlacement` (dtype and device of ``cam``; ``rest_root`` as given).
     """
@@ -202,9 +200,9 @@ def crop_to_camera(root_rotmats: torch.Tensor, cam: torch.Tensor, centres: torch
         points = _host64(keypoints_crop).transpose(0, 2, 1)
         turned = r_ray @ (points - j0[..., None]) + j0[..., None]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            transl = _refine_translation(points, turned, cam64, c, sides64, intrinsics, transl, iterations)
+            transl = refine_translation(points, turned, cam64, c, sides64, intrinsics, transl, iterations)
             if match_iterations > 0:
-                transl = _match_crop_camera(points, turned, cam64, c, sides64, intrinsics, transl,
+                transl = match_crop_camera(points, turned, cam64, c, sides64, intrinsics, transl,
                                             match_iterations)
     if cam.dtype == torch.float64 and cam.device.type == "cpu":      # the estimator's case
         out = (torch.from_numpy(x) for x in (r_ray, global_orient, transl))
@@ -259,143 +257,3 @@ def _host64(x) -> np.ndarray:
     else:
         x = np.asarray(x)
     return x if x.dtype == np.float64 else x.astype(np.float64)
-
-
-def _solve(m: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Batched solve of m [N,3,3] · x = b [N,3] → x [N,3] (LAPACK); NaN for a singular m (which
-    callers reject, leaving that person as it was)."""
-    try:
-        return np.linalg.solve(m, b[..., None])[..., 0]
-    except np.linalg.LinAlgError:                # rare (degenerate inputs): find which one(s)
-        if len(m) == 1:
-            return np.full_like(b, np.nan)
-        return np.concatenate([_solve(m[i:i + 1], b[i:i + 1]) for i in range(len(m))])
-
-
-def _refine_translation(points, turned, cam, centres, sides, intrinsics, transl, iterations):
-    """Translation [N,3] whose real-camera projection of the ray-turned keypoints ``turned``
-    [N,3,K] best matches PARE's own 2D keypoints (of the crop-frame ``points`` [N,3,K]).
-
-    For a point P + T and its target pixel (u, v): fx·(X+Tx) − (u−cx)·(Z+Tz) = 0 and
-    fy·(Y+Ty) − (v−cy)·(Z+Tz) = 0 are linear in T; weighting each by 1/(Z+Tz) of the previous
-    estimate makes the residual a pixel error (Gauss-Newton on the reprojection error). A tiny
-    pull towards the previous estimate keeps the 3×3 system regular for degenerate inputs.
-
-    With rows (fx, 0, −du), (0, fy, −dv) and right-hand sides b = (du·Z − fx·X, dv·Z − fy·Y), the
-    normal equations are AᵀA = [[fx²·S, 0, −fx·Su], [0, fy²·S, −fy·Sv], [−fx·Su, −fy·Sv, Sd]],
-    Aᵀb = (fx·Sbu, fy·Sbv, −Sdb) with S = Σw², Su = Σw²·du, Sd = Σw²·(du² + dv²), Sbu = Σw²·b_u,
-    Sdb = Σw²·(du·b_u + dv·b_v), …: seven weighted sums over the keypoints per iteration (one
-    NumPy product), the systems assembled per person in Python floats and solved by LAPACK.
-
-    That system is ill-conditioned for a small, far body (its keypoints nearly on one ray), so
-    its solution there depends on rounding at ~1e-8 relative: the sums and the assembly are the
-    operations, in the order, of the array form this replaced, which keeps its results exactly.
-    """
-    fx, fy, cx, cy = intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy
-    # PARE's own 2D keypoints in pixels from (cx, cy): d = (u − cx) + side/2 · crop_xy with
-    # crop_xy = 5000/112 · (P_xy + t) / (P_z + tz) (pare_crop_projection); per person t, tz,
-    # u − cx, v − cy and side/2 as columns [N,6,1].
-    columns = np.array([(tx, ty, 2 * PARE_FOCAL / (PARE_CROP * max(abs(s), 1e-4)), u - cx, v - cy, side / 2)
-                        for (s, tx, ty), (u, v), side in zip(cam.tolist(), centres.tolist(), sides.tolist())])
-    columns = columns.reshape(-1, 6)[..., None]
-    crop_xy = PARE_FOCAL / (PARE_CROP / 2) * (points[:, :2] + columns[:, :2]) \
-        / np.maximum(points[:, 2:] + columns[:, 2:3], 1e-6)                     # [N,2,K]
-    d = columns[:, 3:5] + columns[:, 5:] * crop_xy
-    z = turned[:, 2:]                                                           # [N,1,K]
-    b = d * z - np.array(((fx,), (fy,))) * turned[:, :2]                        # [N,2,K]
-    dd, db = d * d, d * b
-    terms = np.concatenate((np.ones(z.shape), d, dd[:, :1] + dd[:, 1:], b, db[:, :1] + db[:, 1:]),
-                           axis=1)                                              # [N,7,K]
-    nearest = np.minimum.reduce(z, -1).tolist()                                 # [N][1]
-    ffx, ffy = fx * fx, fy * fy
-    transl = transl.tolist()
-    for _ in range(iterations):
-        w2 = 1.0 / np.maximum(z + np.array([t[2] for t in transl])[:, None, None], 1e-3) ** 2   # [N,1,K]
-        systems, rhs = [], []
-        for (s, su, sv, sd, sbu, sbv, sdb), t in zip(np.add.reduce(terms * w2, -1).tolist(), transl):
-            a, e, p, q = s * ffx, s * ffy, su * -fx, sv * -fy
-            ridge = 1e-9 * max(a + e + sd, 1e-12)                                  # 1e-9 · trace
-            systems.append((a + ridge, 0.0, p, 0.0, e + ridge, q, p, q, sd + ridge))
-            rhs.append((sbu * fx + ridge * t[0], sbv * fy + ridge * t[1], -sdb + ridge * t[2]))
-        solved = _solve(np.array(systems).reshape(-1, 3, 3), np.array(rhs).reshape(-1, 3)).tolist()
-        # Keep the body in front of the camera whatever the inputs (untrained weights).
-        transl = [new if math.isfinite(new[0]) and math.isfinite(new[1]) and math.isfinite(new[2])
-                  and new[2] + near > 1e-2 else t for new, t, (near,) in zip(solved, transl, nearest)]
-    return np.array(transl).reshape(-1, 3)
-
-
-def _fit_crop_camera(points_xy: np.ndarray, points_z: np.ndarray, crop_xy: np.ndarray) -> np.ndarray:
-    """(log s, tx, ty) [...,3] of PARE's crop camera that best explains crop coordinates
-    ``crop_xy`` [...,2,K] ([-1, 1]) of crop-frame points (``points_xy`` [...,2,K], ``points_z``
-    [...,1,K] divided by k = 5000/112; coordinate-major, leading dimensions broadcast).
-
-    PARE's camera gives x = s·(X + tx) / (1 + s·Z/k); multiplied out, s·(X − x·Z/k) + s·tx = x
-    is linear in (s, s·tx, s·ty). Its least-squares solution in closed form: s·tx, s·ty are the
-    means of x − s·a (a = X − x·Z/k, likewise for y), and s the slope of crop_xy on a about their
-    means (the 3×3 normal equations with those two eliminated).
-    """
-    k = crop_xy.shape[-1]
-    a = points_xy - crop_xy * points_z                                          # [...,2,K]
-    a_mean = np.add.reduce(a, -1) / k                                           # [...,2]
-    a_c = a - a_mean[..., None]
-    lead = a.shape[:-2]
-    s = np.add.reduce((a_c * crop_xy).reshape(*lead, -1), -1) / np.add.reduce((a_c * a_c).reshape(*lead, -1), -1)
-    out = np.empty(lead + (3,))
-    out[..., 0] = np.log(np.maximum(np.abs(s), 1e-6))
-    out[..., 1:] = np.add.reduce(crop_xy, -1) / (k * s[..., None]) - a_mean
-    return out
-
-
-# Forward-difference offsets of T for the match's Jacobian: the base point and one per axis.
-_FD_EPS = 1e-5
-_FD_OFFSETS = np.concatenate((np.zeros((1, 1, 3)), _FD_EPS * np.eye(3)[:, None]))   # [4,1,3]
-# A Newton step below this (m) for everyone ends the match early.
-_CONVERGED = 1e-4
-
-
-def _match_crop_camera(points, turned, cam, centres, sides, intrinsics, transl, iterations):
-    """Translation [N,3] for which PARE's own camera, fitted to the real projection of the body,
-    is the camera PARE predicted (at most ``iterations`` Newton steps on T, forward-difference
-    Jacobian). ``points``, ``turned``: [N,3,K] as in :func:`_refine_translation`.
-
-    PARE was trained to output the crop camera that best explains the keypoints it sees, and
-    the real crop shows the body through the real perspective camera (stretched off the axis,
-    nearer parts larger). So the right T is the one whose real image, explained by PARE's
-    camera model, gives back PARE's (s, tx, ty): three equations for three unknowns. The
-    least-squares refinement before it is the start (within centimetres). The base point and
-    its three perturbations are evaluated as one batch [4,N]; each person's step is accepted,
-    and the stop rule read, in Python floats.
-
-    The Newton steps end by a threshold, so the arrays are the operations, in the order, of the
-    array form this replaced (the same steps, bit for bit); only per-person scalars moved.
-    """
-    # Pixel → crop coordinates: (uv − centre)/(side/2), with uv = f·xy/z + c folded in.
-    half = sides[:, None, None] / 2
-    scale = np.array(((intrinsics.fx,), (intrinsics.fy,))) / half               # [N,2,1]
-    shift = (np.array(((intrinsics.cx,), (intrinsics.cy,))) - centres[..., None]) / half  # [N,2,1]
-    points_xy, points_z = points[:, :2], points[:, 2:] / (PARE_FOCAL / (PARE_CROP / 2))
-    nearest = np.minimum.reduce(turned[:, 2], -1).tolist()
-    target = np.empty_like(cam)
-    target[:, 0] = np.log(np.maximum(np.abs(cam[:, 0]), 1e-6))
-    target[:, 1:] = cam[:, 1:]
-    transl = np.asarray(transl)
-    for _ in range(iterations):
-        p = turned + (transl + _FD_OFFSETS)[..., None]
-        crop_xy = p[:, :, :2] / np.maximum(p[:, :, 2:], 1e-6) * scale + shift
-        res = _fit_crop_camera(points_xy, points_z, crop_xy) - target            # [4,N,3]
-        steps = _solve(((res[1:] - res[0]) / _FD_EPS).transpose(1, 2, 0), res[0]).tolist()
-        kept, converged = [], True
-        for t, (sx, sy, sz), near in zip(transl.tolist(), steps, nearest):
-            step2 = sx * sx + sy * sy + sz * sz
-            # Accept steps that keep the body in front and do not jump (untrained weights): a
-            # non-finite step fails the second test, as a NaN/inf translation does.
-            if t[2] - sz + near > 1e-2 and step2 < 0.25 * max(t[2] * t[2], 0.01):   # |step| < max(|Tz|, 0.1)/2
-                t = [t[0] - sx, t[1] - sy, t[2] - sz]
-            kept.append(t)
-            # Converged: Newton's next step would be ~|step|² (< 1e-8 m here), far below 1e-6 m
-            # (written so that a NaN step does not count as converged).
-            converged = converged and step2 < _CONVERGED ** 2
-        transl = np.array(kept).reshape(-1, 3)
-        if converged:
-            break
-    return transl

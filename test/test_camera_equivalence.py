@@ -1,9 +1,16 @@
-"""pare_ros.camera after the per-call overhead cuts (Python floats for what is per person)
-against the all-array formulation it replaced (loaded from git revision ``REFERENCE_REV``), on
-many random and awkward inputs: bit for bit the same rotations and translations, after the same
-number of Newton steps. The refinement's 3×3 systems are ill-conditioned for small far bodies
-(their solution depends on rounding at ~1e-8 relative there), so exactly the same operations
-is the only way to keep "the same results" for every input."""
+"""pare_ros.camera (with pare_ros.placement_refine) against its former versions, loaded from git:
+
+* ``eff0ea2``, the all-array formulation, before the per-call overhead cuts (per-person
+  scalars in Python floats);
+* ``2f6e58a``, before step 3 moved to pare_ros.placement_refine and its 3×3 solves went to
+  NumPy's LAPACK gufunc directly (not through ``np.linalg.solve``).
+
+On many random and awkward inputs both must give bit for bit the same rotations and
+translations, after the same number of Newton steps. The refinement's 3×3 systems are
+ill-conditioned for small far bodies: their solution there moves with rounding by as much as a
+1-ulp change of the keypoints moves it (up to ~1e-5 m for bodies kilometres away, with the
+Newton match switched off), so exactly the same operations, and the same LAPACK solve, are the
+only way to keep "the same results" for every input: no tolerance is needed, and none allowed."""
 from __future__ import annotations
 
 import importlib.util
@@ -17,32 +24,38 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from pare_ros import camera
+from pare_ros import camera, placement_refine
 from pare_ros.camera import Intrinsics
 
-REFERENCE_REV = "eff0ea2"          # the last commit with the former NumPy formulation
+# The former formulations: all arrays; Python-float scalars with LAPACK through np.linalg.solve.
+REFERENCE_REVS = ("eff0ea2", "2f6e58a")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def reference():
-    """pare_ros/camera.py at REFERENCE_REV as its own module (skipped outside a git checkout)."""
+@pytest.fixture(scope="module", params=REFERENCE_REVS)
+def reference(request):
+    """pare_ros/camera.py at a reference revision as its own module (skipped outside a git
+    checkout); both are self-contained (the refinement still in camera.py)."""
+    rev = request.param
     try:
-        text = subprocess.run(["git", "-C", str(ROOT), "show", f"{REFERENCE_REV}:pare_ros/camera.py"],
+        text = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:pare_ros/camera.py"],
                               check=True, capture_output=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        pytest.skip(f"git revision {REFERENCE_REV} not available")
-    spec = importlib.util.spec_from_loader("camera_reference", loader=None)
+        pytest.skip(f"git revision {rev} not available")
+    name = f"camera_reference_{rev}"
+    spec = importlib.util.spec_from_loader(name, loader=None)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["camera_reference"] = module          # dataclasses look their module up
-    exec(compile(text, "camera_reference.py", "exec"), module.__dict__)
+    sys.modules[name] = module                        # dataclasses look their module up
+    exec(compile(text, f"{name}.py", "exec"), module.__dict__)
     yield module
-    del sys.modules["camera_reference"]
+    del sys.modules[name]
 
 
 def _people(rng, n, regime):
     """PARE-like inputs [N]: root rotations, cameras, crops, rest pelvis, 24 crop-frame keypoints;
-    ``regime`` picks typical people, crops at and beyond the image borders, or extreme cameras."""
+    ``regime`` picks typical people, crops at and beyond the image borders, extreme cameras, or
+    small far bodies (crops of 10–60 px, small scales: tens of metres to kilometres away, where
+    the refinement's systems are the most ill-conditioned)."""
     root = Rotation.random(n, random_state=rng.integers(1 << 30)).as_matrix()
     s = rng.uniform(0.5, 1.3, n)
     t = rng.normal(0, 0.1, (n, 2))
@@ -55,6 +68,9 @@ def _people(rng, n, regime):
         s = np.exp(rng.uniform(math.log(0.03), math.log(8.0), n)) * rng.choice([1, -1], n, p=[0.9, 0.1])
         t = rng.normal(0, 0.6, (n, 2))
         sides = np.exp(rng.uniform(math.log(20), math.log(2000), n))
+    elif regime == "far":
+        s = np.exp(rng.uniform(math.log(0.02), math.log(1.3), n))
+        sides = rng.uniform(10, 60, n)
     cam = np.c_[s, t]
     rest_root = rng.normal((0, -0.2, 0), 0.03, (n, 3))
     body = rng.uniform((-0.3, -0.6, -0.15), (0.3, 1.1, 0.15), (n, 24, 3)) @ np.diag([1.0, -1.0, 1.0])
@@ -68,22 +84,27 @@ def _intrinsics(rng):
 
 
 def _counting_fits(module, monkeypatch):
-    """Count the Newton steps of ``module``'s match (one crop-camera fit batch per step)."""
+    """Count the Newton steps of ``module``'s match (one crop-camera fit batch per step);
+    ``module``: a reference camera module, or pare_ros.placement_refine."""
     calls = []
-    fit = module._fit_crop_camera
+    name = "fit_crop_camera" if module is placement_refine else "_fit_crop_camera"
+    fit = getattr(module, name)
 
     def counted(*args):
         calls.append(1)
         return fit(*args)
 
-    monkeypatch.setattr(module, "_fit_crop_camera", counted)
+    monkeypatch.setattr(module, name, counted)
     return calls
 
 
-@pytest.mark.parametrize("regime", ["typical", "borders", "extreme"])
-def test_placement_equals_the_former_numpy_formulation(reference, regime, monkeypatch):
-    rng = np.random.default_rng(["typical", "borders", "extreme"].index(regime))
-    ours_steps, ref_steps = _counting_fits(camera, monkeypatch), _counting_fits(reference, monkeypatch)
+REGIMES = ["typical", "borders", "extreme", "far"]
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_placement_equals_the_former_formulations(reference, regime, monkeypatch):
+    rng = np.random.default_rng(REGIMES.index(regime))
+    ours_steps, ref_steps = _counting_fits(placement_refine, monkeypatch), _counting_fits(reference, monkeypatch)
     for trial in range(60):
         n = int(rng.integers(1, 9))
         k = _intrinsics(rng)
@@ -136,3 +157,27 @@ def test_degenerate_people_are_placed_as_before(reference):
             want = reference.crop_to_camera(root, cam, centres, sides, reference.Intrinsics(*k.as_tuple()),
                                             rest_root, **options)
             np.testing.assert_array_equal(ours.transl.numpy(), want.transl.numpy())
+
+
+def test_non_finite_inputs_fall_back_as_before(reference):
+    """NaN and inf in a person's camera, crop or keypoints: the same people fall back (the same
+    NaN, inf and finite results, bit for bit), the others placed as usual."""
+    rng = np.random.default_rng(13)
+    k = Intrinsics(600.0, 600.0, 640.0, 360.0)
+    for trial in range(12):
+        root, cam, centres, sides, rest_root, keypoints = _people(rng, 8, "typical")
+        cam[0, 0] = math.nan
+        cam[1, 1] = math.inf
+        centres[2, 0] = -math.inf
+        sides[3] = math.nan
+        keypoints[4, int(rng.integers(24)), int(rng.integers(3))] = math.nan
+        keypoints[5, int(rng.integers(24)), int(rng.integers(3))] = math.inf
+        rest_root[6, 2] = math.nan
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for options in (dict(keypoints_crop=keypoints), dict(keypoints_crop=keypoints, match_iterations=0), {}):
+                ours = camera.crop_to_camera(root, cam, centres, sides, k, rest_root, **options)
+                want = reference.crop_to_camera(root, cam, centres, sides, reference.Intrinsics(*k.as_tuple()),
+                                                rest_root, **options)
+                for got, ref in zip((ours.ray_rotation, ours.global_orient, ours.transl),
+                                    (want.ray_rotation, want.global_orient, want.transl)):
+                    np.testing.assert_array_equal(got.numpy(), ref.numpy())

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from pare_ros import camera
+from pare_ros import camera, placement_refine
 from pare_ros.camera import Intrinsics, crop_to_camera, pare_crop_projection, ray_rotation
 
 
@@ -163,7 +163,7 @@ def test_crop_camera_fit_is_the_least_squares_solution():
     crop_xy = rng.uniform(-1, 1, (7, 24, 2))
     kk = 5000.0 / 112.0
     points_t, crop_t = points.transpose(0, 2, 1), crop_xy.transpose(0, 2, 1)          # coordinate-major
-    got = camera._fit_crop_camera(points_t[:, :2], points_t[:, 2:] / kk, crop_t)
+    got = placement_refine.fit_crop_camera(points_t[:, :2], points_t[:, 2:] / kk, crop_t)
     for m in range(7):
         a = np.zeros((48, 3))
         a[:24, 0] = points[m, :, 0] - crop_xy[m, :, 0] * points[m, :, 2] / kk
@@ -172,7 +172,7 @@ def test_crop_camera_fit_is_the_least_squares_solution():
         s, stx, sty = np.linalg.lstsq(a, np.r_[crop_xy[m, :, 0], crop_xy[m, :, 1]], rcond=None)[0]
         np.testing.assert_allclose(got[m], [math.log(abs(s)), stx / s, sty / s], rtol=0, atol=1e-10)
     # Leading dimensions broadcast: the points shared by a [4,N] batch of coordinates.
-    batched = camera._fit_crop_camera(points_t[:, :2], points_t[:, 2:] / kk, np.stack([crop_t] * 4))
+    batched = placement_refine.fit_crop_camera(points_t[:, :2], points_t[:, 2:] / kk, np.stack([crop_t] * 4))
     np.testing.assert_allclose(batched, np.stack([got] * 4), rtol=0, atol=1e-12)
 
 
@@ -183,8 +183,8 @@ def test_refinement_step_is_the_weighted_least_squares_solution():
     root, cam, centres, sides, rest_root, keypoints = (x.numpy() for x in _random_people(rng, 5))
     turned = keypoints + rng.normal(0, 0.01, keypoints.shape)
     start = np.c_[rng.normal(0, 0.3, (5, 2)), rng.uniform(2, 6, 5)]
-    got = camera._refine_translation(keypoints.transpose(0, 2, 1), turned.transpose(0, 2, 1), cam, centres, sides,
-                                     k, start, 1)
+    got = placement_refine.refine_translation(keypoints.transpose(0, 2, 1), turned.transpose(0, 2, 1), cam, centres,
+                                              sides, k, start, 1)
     target = centres[:, None] + sides[:, None, None] / 2 * pare_crop_projection(keypoints, cam)
     for i in range(5):
         du, dv = target[i, :, 0] - k.cx, target[i, :, 1] - k.cy
@@ -199,9 +199,19 @@ def test_refinement_step_is_the_weighted_least_squares_solution():
         np.testing.assert_allclose(got[i], np.linalg.lstsq(a, b, rcond=None)[0], rtol=1e-9, atol=1e-9)
 
 
-def test_solve_marks_only_the_singular_system():
+@pytest.mark.parametrize("gufunc", [True, False])
+def test_solve_marks_only_the_singular_system(gufunc, monkeypatch):
+    """NaN for the singular system only, through NumPy's solve gufunc (under crop_to_camera's
+    error state) or, should a NumPy version lack it, np.linalg.solve."""
+    if not gufunc:
+        monkeypatch.setattr(placement_refine, "_lapack_solve", None)
     m = np.stack([np.eye(3) * 2, np.zeros((3, 3)), np.diag([1.0, 2.0, 4.0])])
-    x = camera._solve(m, np.ones((3, 3)))
+    rng = np.random.default_rng(8)
+    general = rng.normal(size=(5, 3, 3)), rng.normal(size=(5, 3))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = placement_refine._solve(m, np.ones((3, 3)))
+        np.testing.assert_array_equal(placement_refine._solve(*general),
+                                      np.linalg.solve(general[0], general[1][..., None])[..., 0])
     np.testing.assert_allclose(x[[0, 2]], [[0.5, 0.5, 0.5], [1.0, 0.5, 0.25]])
     assert np.isnan(x[1]).all()
 
