@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .body_messages import FIXED_FIELDS, BodyColumns, _f32, _fixed, body_msgs
+from .body_messages import BLOCK, BLOCK_WIDTH, FIXED_FIELDS, BodyColumns, _f32, _fixed, body_msgs
 from .cdr import CdrRun
 from .message_builders import bulk_builder
 
@@ -110,12 +110,13 @@ class SmplBodyArrayBundle:
             at = layout.record_at
             ids = rec[:, at["a"]:at["a"] + 8].view("<u4")
             ids[:, 0], ids[:, 1] = c.track_id, c.tracking_state       # uint8 state + 3 zero padding bytes
-            for name, parts, dtype in _RECORD_RUNS:
-                if name == "rotmats" and c.rotmats is None:
-                    continue
+            for name, columns in _RECORD_RUNS:                        # float32 runs of the block
                 start = at[name] + (8 if name == "a" else 0)
-                np.concatenate([_part(c, part) for part in parts], axis=1,
-                               out=rec[:, start:start + layout.sizes[name] - (8 if name == "a" else 0)].view(dtype))
+                rec[:, start:start + 4 * (columns.stop - columns.start)].view("<f4")[:] = c.block[:, columns]
+            if c.rotmats is not None:
+                rec[:, at["rotmats"]:at["rotmats"] + 4 * 216].view("<f4")[:] = c.rotmats
+            c_run = rec[:, at["c"]:at["c"] + 80].view("<f8")
+            c_run[:, :7], c_run[:, 7:] = c.root, c.root_velocity
             rec[:, at["valid"]] = c.velocity_valid
             buf[layout.body_index] = rec.reshape(-1)
             if c.vertices is not None:         # big: a slice each
@@ -127,19 +128,10 @@ class SmplBodyArrayBundle:
 
 #: Header values after the encapsulation: stamp, image size, intrinsics, latency, frames_skipped.
 _HEAD = struct.Struct("<iIII4dfI")
-#: The record's runs: (slot, BodyColumns parts, little-endian type); slot "a" after its two ids.
-_RECORD_RUNS = (("a", ("scalars3",) + _RUN_A, "<f4"), ("rotmats", ("rotmats",), "<f4"),
-                ("b", _RUN_B, "<f4"), ("c", ("root", "root_velocity"), "<f8"),
-                ("d", _RUN_D + ("truncation",), "<f4"))
-
-
-def _part(c: BodyColumns, name: str) -> np.ndarray:
-    """A [P, n] part of a record run."""
-    if name == "scalars3":
-        return c.scalars[:, :3]
-    if name == "truncation":
-        return c.scalars[:, 3:]
-    return c.arrays[name] if name in c.arrays else getattr(c, name)
+#: The record's float32 runs as columns of BodyColumns.block: (slot, columns); slot "a" after its ids.
+_RECORD_RUNS = (("a", slice(0, BLOCK[_RUN_A[-1]].stop)),
+                ("b", slice(BLOCK[_RUN_B[0]].start, BLOCK[_RUN_B[-1]].stop)),
+                ("d", slice(BLOCK[_RUN_D[0]].start, BLOCK_WIDTH)))
 
 
 class _Layout(CdrRun):
@@ -236,7 +228,7 @@ def _sample_columns(body_ids: Sequence[str], optional: bool) -> BodyColumns:
     def values(n, dtype=np.float32):
         return (np.array([next(counter) for _ in range(p * n)], dtype=np.float64) / 8).astype(dtype).reshape(p, n)
 
-    return BodyColumns({name: values(n) for name, n in FIXED_FIELDS.items()}, values(4), list(body_ids),
+    return BodyColumns(values(BLOCK_WIDTH), list(body_ids),
                        [2 ** 32 - 1 - i for i in range(p)], [i % 3 for i in range(p)], values(7, np.float64),
                        values(3, np.float64), [i % 2 == 0 for i in range(p)], [name[::-1] for name in body_ids],
                        values(216) if optional else None, values(20670) if optional else None)

@@ -106,7 +106,9 @@ def _rows(values: Sequence, name: str, size: int, dtype=np.float32) -> np.ndarra
     the float32 result are contiguous arrays of exactly the declared length, as the message
     stores them."""
     try:
-        out = np.array(values, dtype=dtype).reshape(len(values), -1)
+        out = np.array(values, dtype=dtype)
+        if out.ndim != 2:                           # e.g. (24, 3) per body
+            out = out.reshape(len(values), -1)
     except ValueError as exc:                       # ragged: a body with a wrong shape
         raise ValueError(f"{name}: expected {size} values per body ({exc})") from None
     if out.shape[1] != size:
@@ -121,7 +123,7 @@ def _stack(bodies: Sequence, name: str, size: int, dtype=np.float32) -> np.ndarr
 
 def _joint_confidences(bodies, joints3d: np.ndarray, joints2d: np.ndarray, visibility: np.ndarray, track_views,
                        image_size, given) -> np.ndarray:
-    """[P,24] float32: :func:`default_joint_confidence` of every body at once (joints3d
+    """[P,24] float64: :func:`default_joint_confidence` of every body at once (joints3d
     [P,24,3], joints2d [P,48] (x, y per joint), visibility [P,24], float64), rows of ``given``
     (a sequence with (24,) or None per body) replacing it where not None."""
     confidence = np.array([b.score if getattr(v, "confidence", None) is None else v.confidence
@@ -136,7 +138,7 @@ def _joint_confidences(bodies, joints3d: np.ndarray, joints2d: np.ndarray, visib
     for i, row in enumerate(given):
         if row is not None:
             out[i] = _rows([row], "joint_confidence", 24, np.float64)[0]
-    return out.astype(np.float32)
+    return out
 
 
 @functools.lru_cache(maxsize=8)
@@ -145,14 +147,27 @@ def _image_bounds(image_size: Tuple[int, int]) -> np.ndarray:
     return np.tile(np.array(image_size, dtype=np.float64), 24)
 
 
+#: SmplBody's fixed-size float32 fields and their lengths, in declaration order.
+FIXED_FIELDS = {"bbox": 4, "crop": 3, "joints_2d": 48, "betas": 10, "global_orient": 3, "body_pose": 69,
+                "transl": 3, "cam_crop": 3, "joints_3d": 72, "part_visibility": 24, "joint_confidence": 24}
+#: Every float32 value of a SmplBody in wire order: the columns of :attr:`BodyColumns.block`
+#: (the CDR writer copies runs of it between the variable-length fields).
+BLOCK_FIELDS = {"age": 1, "time_since_update": 1, "detection_score": 1, **FIXED_FIELDS, "truncation": 1}
+BLOCK: Dict[str, slice] = {}                      # name → the block's columns
+for _name, _size in BLOCK_FIELDS.items():
+    _start = sum(v.stop - v.start for v in BLOCK.values())
+    BLOCK[_name] = slice(_start, _start + _size)
+BLOCK_WIDTH = sum(BLOCK_FIELDS.values())
+_SCALARS = [BLOCK[n].start for n in ("age", "time_since_update", "detection_score", "truncation")]
+
+
 @dataclass
 class BodyColumns:
     """Every SmplBody field of P people as arrays (row i = person i), computed once per frame
     by :func:`body_columns`; :func:`body_msgs` makes the message objects from them and
     :class:`.body_array.SmplBodyArrayBundle` the CDR bytes."""
 
-    arrays: Dict[str, np.ndarray]     # the fixed-size float32 fields (FIXED_FIELDS), [P, n] each
-    scalars: np.ndarray               # [P, 4] float32: age, time_since_update, detection_score, truncation
+    block: np.ndarray                 # [P, BLOCK_WIDTH] float32: every float32 field (BLOCK_FIELDS)
     body_id: List[str]
     track_id: List[int]               # uint32
     tracking_state: List[int]
@@ -166,10 +181,15 @@ class BodyColumns:
     def __len__(self) -> int:
         return len(self.body_id)
 
+    @property
+    def arrays(self) -> Dict[str, np.ndarray]:
+        """The fixed-size fields (FIXED_FIELDS) as [P, n] views of :attr:`block`."""
+        return {name: self.block[:, BLOCK[name]] for name in FIXED_FIELDS}
 
-#: SmplBody's fixed-size float32 fields and their lengths, in declaration order.
-FIXED_FIELDS = {"bbox": 4, "crop": 3, "joints_2d": 48, "betas": 10, "global_orient": 3, "body_pose": 69,
-                "transl": 3, "cam_crop": 3, "joints_3d": 72, "part_visibility": 24, "joint_confidence": 24}
+    @property
+    def scalars(self) -> np.ndarray:
+        """[P, 4] float32: age, time_since_update, detection_score, truncation."""
+        return self.block[:, _SCALARS]
 
 
 def body_columns(bodies: Sequence, track_views: Optional[Sequence] = None,
@@ -185,31 +205,35 @@ def body_columns(bodies: Sequence, track_views: Optional[Sequence] = None,
     views = [None] * p if track_views is None else list(track_views)
     velocities = [None] * p if velocities is None else list(velocities)
     if p == 0:
-        return BodyColumns({name: np.zeros((0, n), np.float32) for name, n in FIXED_FIELDS.items()},
-                           np.zeros((0, 4), np.float32), [], [], [], np.zeros((0, 7)), np.zeros((0, 3)), [], [],
-                           np.zeros((0, 216), np.float32) if publish_rotmats else None,
+        return BodyColumns(np.zeros((0, BLOCK_WIDTH), np.float32), [], [], [], np.zeros((0, 7)), np.zeros((0, 3)),
+                           [], [], np.zeros((0, 216), np.float32) if publish_rotmats else None,
                            np.zeros((0, 20670), np.float32) if publish_vertices else None)
-    joints3d = _stack(bodies, "joints3d", 72, np.float64).reshape(p, 24, 3)
-    joints2d = _stack(bodies, "joints2d", 48, np.float64)          # float64 for the inside test
+    joints3d = _stack(bodies, "joints3d", 72, np.float64)                 # float64 for the tests below
+    joints2d = _stack(bodies, "joints2d", 48, np.float64)
     visibility = _stack(bodies, "part_visibility", 24, np.float64)
-    axis_angle = _stack(bodies, "axis_angle", 72)
-    arrays = {
-        "bbox": _stack(bodies, "box", 4),
-        "crop": _rows([(b.crop.cx, b.crop.cy, b.crop.side) if hasattr(b.crop, "cx") else b.crop
-                       for b in bodies], "crop", 3),
-        "joints_2d": joints2d.astype(np.float32), "betas": _stack(bodies, "betas", 10),
-        "global_orient": axis_angle[:, :3], "body_pose": axis_angle[:, 3:], "transl": _stack(bodies, "transl", 3),
-        "cam_crop": _stack(bodies, "cam_crop", 3), "joints_3d": joints3d.reshape(p, 72).astype(np.float32),
-        "part_visibility": visibility.astype(np.float32),
-        "joint_confidence": _joint_confidences(bodies, joints3d, joints2d, visibility, views,
-                                               image_size, [None] * p if joint_confidences is None
-                                               else joint_confidences),
-    }
+    # Each field converted once (checked), then stored (float64 ones rounded) into its columns.
+    block = np.empty((p, BLOCK_WIDTH), np.float32)
     tracked = [v is not None for v in views]
-    scores = [b.score if v is None or getattr(v, "score", None) is None else v.score for b, v in zip(bodies, views)]
-    scalars = np.array([[float(v.age) if t else 0.0 for v, t in zip(views, tracked)],
-                        [float(v.time_since_update) if t else 0.0 for v, t in zip(views, tracked)],
-                        scores, [b.truncation for b in bodies]], dtype=np.float32).T
+    scalars = np.array(
+        [[float(v.age) if t else 0.0 for v, t in zip(views, tracked)],
+         [float(v.time_since_update) if t else 0.0 for v, t in zip(views, tracked)],
+         [b.score if v is None or getattr(v, "score", None) is None else v.score for b, v in zip(bodies, views)],
+         [b.truncation for b in bodies]], dtype=np.float32)                                # [4, P]
+    block[:, :3], block[:, -1] = scalars[:3].T, scalars[3]            # the block's first three and last columns
+    block[:, BLOCK["bbox"]] = _stack(bodies, "box", 4)
+    block[:, BLOCK["crop"]] = _rows([(b.crop.cx, b.crop.cy, b.crop.side) if hasattr(b.crop, "cx") else b.crop
+                                     for b in bodies], "crop", 3)
+    block[:, BLOCK["joints_2d"]] = joints2d
+    block[:, BLOCK["betas"]] = _stack(bodies, "betas", 10)
+    block[:, BLOCK["global_orient"].start:BLOCK["body_pose"].stop] = _stack(bodies, "axis_angle", 72)
+    block[:, BLOCK["transl"]] = _stack(bodies, "transl", 3)
+    block[:, BLOCK["cam_crop"]] = _stack(bodies, "cam_crop", 3)
+    block[:, BLOCK["joints_3d"]] = joints3d
+    block[:, BLOCK["part_visibility"]] = visibility
+    joints3d = joints3d.reshape(p, 24, 3)
+    block[:, BLOCK["joint_confidence"]] = _joint_confidences(
+        bodies, joints3d, joints2d, visibility, views, image_size,
+        [None] * p if joint_confidences is None else joint_confidences)
     if roots is None:       # root pose of body_<id> (REP-155): origin mid-hips, orientation R_root · M
         rotmats0 = np.array([np.asarray(b.rotmats)[0] for b in bodies], dtype=np.float64)
         roots = np.concatenate((0.5 * (joints3d[:, LEFT_HIP] + joints3d[:, RIGHT_HIP]),
@@ -219,7 +243,7 @@ def body_columns(bodies: Sequence, track_views: Optional[Sequence] = None,
                          for v, h in zip(velocities, has_velocity)])
     finite = np.logical_and.reduce(np.isfinite(velocity), axis=1).tolist()
     return BodyColumns(
-        arrays, scalars,
+        block,
         body_id=[str(v.body_id) if t else "" for v, t in zip(views, tracked)],
         track_id=[int(v.track_id) & 0xFFFFFFFF if t else 0 for v, t in zip(views, tracked)],
         tracking_state=[int(v.state) if t else TRACK_CONFIRMED for v, t in zip(views, tracked)],
