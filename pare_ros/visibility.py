@@ -29,6 +29,9 @@ _LOG2E = math.log2(math.e)
 #: Smallest per-pixel normaliser the one-exponential path accepts (far above float32's
 #: 1.2e-38, so every term that matters keeps full precision; see :func:`part_visibility`).
 _MIN_NORMALISER = 1e-30
+#: Logits the CPU path takes without shifts (:func:`_part_visibility_host`): exp(-87) = 1.6e-38
+#: is still normal, and exp(43)² = 2.2e37 finite.
+_HOST_LOGITS = (-87.0, 43.0)
 
 
 def part_visibility(segm_logits: torch.Tensor) -> torch.Tensor:
@@ -76,26 +79,24 @@ def _part_visibility_host(logits: torch.Tensor) -> Optional[torch.Tensor]:
     The exponential is OpenCV's (SIMD: 2x torch's exp2, 5x NumPy's float32 exp here, within
     2.3e-7 relative of the exact one), on the tensor's zero-copy NumPy view; the rest is torch's
     on that buffer (its sums are pairwise, and its reductions and broadcast product took half
-    NumPy's time). Six passes over the map instead of the shifted form's nine.
+    NumPy's time). Six passes over the map and one min/max instead of the shifted form's nine.
 
-    Without the shifts every value must stay in float32's normal range, which holds for
-    logits within about ±40, and is checked on what is computed anyway: ``S < 1e19`` keeps
-    ``e²`` finite (e ≤ S); ``S ≥ 1e-30`` and ``Σ_p e_j ≥ 1e-30`` keep the (denormal) rounding
-    of tiny ``e_c`` negligible in the sums; and ``min S · min Σ_p e_j ≥ 1e-30`` bounds the
-    error of a denormal ``e_j²/S`` term by ~1e-15. Otherwise None, and the shifted form takes
-    over (a map whose best logit exceeds ~44 thus costs ~70 µs more than the shifted form).
+    Without the shifts every value must stay in float32's normal range. Logits in [-87, 43]
+    keep each ``e`` normal (OpenCV's exp, like torch's, is ~80x slower where its result is
+    denormal or infinite, so the range is checked before it) and ``e²`` finite; then every
+    sum keeps its relative precision, and ``min S · min Σ_p e_j ≥ 1e-30`` bounds the error of
+    a denormal ``e_j²/S`` term by ~1e-15. Otherwise None, and the shifted form takes over.
     """
     n, channels, pixels = logits.shape
-    exp = cv2.exp(logits.numpy().reshape(n * channels, pixels))            # [N·25,HW] e_c(p)
-    e = torch.from_numpy(exp.reshape(n, channels, pixels))
-    s = e.sum(1, keepdim=True)                                             # [N,1,HW] S(p)
-    low, high = cv2.minMaxLoc(s.numpy().reshape(n, pixels))[:2]
-    if not (high < 1e19 and low >= _MIN_NORMALISER):
+    flat = logits.numpy().reshape(n * channels, pixels)                   # [N·25,HW], no copy
+    lowest, highest = cv2.minMaxLoc(flat)[:2]
+    if not (_HOST_LOGITS[0] <= lowest and highest <= _HOST_LOGITS[1]):
         return None
+    e = torch.from_numpy(cv2.exp(flat).reshape(n, channels, pixels))      # [N,25,HW] e_c(p)
+    s = e.sum(1, keepdim=True)                                             # [N,1,HW]  S(p)
     parts = e[:, 1:]                                                       # [N,24,HW] e_j
     z = parts.sum(-1)                                                      # [N,24]    Σ_p e_j
-    z_low = z.min().item()
-    if not (z_low >= _MIN_NORMALISER and low * z_low >= _MIN_NORMALISER):   # (NaN fails too)
+    if not s.min().item() * z.min().item() >= _MIN_NORMALISER:            # (NaN fails too)
         return None
     num = parts.square_().mul_(s.reciprocal_()).sum(-1)                    # [N,24]
     return num.div_(z).clamp_(0.0, 1.0)

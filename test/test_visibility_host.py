@@ -36,11 +36,11 @@ def test_host_path_equals_the_definition_and_the_shifted_form(n, scale, monkeypa
 
 
 @pytest.mark.parametrize("name,edit", [
-    ("best logit 60", lambda x: x.add_(60.0)),                        # e² overflows: S ≥ 1e19
-    ("one logit 90", lambda x: x[0, 3, 20, 20].fill_(90.0)),           # e = inf
-    ("a channel 90 below", lambda x: x[:, 7].sub_(90.0)),              # Σ_p e_j < 1e-30
+    ("best logit 60", lambda x: x.add_(60.0)),                        # e² would overflow
+    ("one logit 90", lambda x: x[0, 3, 20, 20].fill_(90.0)),           # e would be inf
+    ("one person's channel 95 below", lambda x: x[1, 7].sub_(95.0)),    # e would be denormal
     ("a channel and a band 55 below", lambda x: (x[:, 7].sub_(55.0), x[:, :, :5].sub_(55.0))),
-    ("a band 75 below", lambda x: x[:, :, :5].sub_(75.0)),             # S < 1e-30: softmax form
+    ("a band 95 below", lambda x: x[:, :, :5].sub_(95.0)),             # S < 1e-30: softmax form
 ])
 def test_out_of_range_maps_leave_the_host_path_and_stay_exact(name, edit):
     logits = _logits(2, 2.0, 7)
@@ -52,10 +52,16 @@ def test_out_of_range_maps_leave_the_host_path_and_stay_exact(name, edit):
 
 
 def test_near_the_guards_the_host_path_is_still_exact():
-    """Best logit ~43 (S just under 1e19) and a channel ~60 below it everywhere."""
+    """Logits from -86.9 to 43 (e from 1.8e-38 to 4.7e18), with all of a channel below -60."""
     logits = _logits(2, 1.0, 8)
-    logits[:, 2] += 40.0 - logits[:, 2].amax()
-    logits[:, 9] -= 20.0
+    logits[:, 2] += 43.0 - logits[:, 2].amax()
+    logits[:, 9] += -86.9 - logits[:, 9].amin()
+    logits[:, 9] = logits[:, 9].clamp(max=-60.0)
+    assert visibility._part_visibility_host(logits.flatten(2)) is not None
+    assert (part_visibility(logits).double() - _definition(logits)).abs().max().item() < 1e-6
+    # A band of pixels whose best logit is ~-70 (S ~ 1e-30: the shifted form's softmax case).
+    logits = _logits(2, 2.0, 7)
+    logits[:, :, :5] -= 75.0
     assert visibility._part_visibility_host(logits.flatten(2)) is not None
     assert (part_visibility(logits).double() - _definition(logits)).abs().max().item() < 1e-6
 
