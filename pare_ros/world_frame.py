@@ -122,14 +122,14 @@ def planner_frame(people, velocities, stamp: float, camera_frame: str, image_siz
     vis = np.array([getattr(body, "part_visibility", _ALL_VISIBLE) for body in bodies], dtype=np.float64)
     scores = np.array([view.score for view in views], dtype=np.float64)                        # [P]
     states = [int(view.state) for view in views]
-    coasting = np.array([state == 2 for state in states])
+    live = np.array([state != 2 for state in states])                                          # not coasting
     # np.mean's own steps (sum, then divide by the count) without its Python wrapper.
     mean_vis = np.add.reduce(vis, axis=1) / vis.shape[1]
-    reliability = np.where(coasting, 0.0, np.clip(scores * mean_vis, 0.0, 1.0)).tolist()
+    reliability = np.where(live, np.clip(scores * mean_vis, 0.0, 1.0), 0.0).tolist()
     kp = np.array([body.keypoints2d for body in bodies], dtype=np.float64).reshape(p, -1, 2)
     # x and y tests side by side: one uint16, 0x0101 when both pass (no reduction over pairs).
     inside = ((kp >= 0) & (kp < np.array([w, h], dtype=np.float64))).view(np.uint16)[..., 0] == 0x0101  # [P,K]
-    conf = np.where(inside & ~coasting[:, None], scores[:, None], 0.0)                          # [P,K]
+    conf = np.where(inside & live[:, None], scores[:, None], 0.0)                               # [P,K]
     boxes = np.array([view.box for view in views], dtype=np.float64).reshape(p, 4)
     positions = roots_cam if transform is None else transform.apply(roots_cam)
     # Offsets are turned into the frame's axes (by the identity when it is the camera's).
