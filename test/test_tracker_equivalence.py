@@ -199,3 +199,11 @@ def test_kalman_and_association_functions_equal_the_reference(ref):
         assert association.match(iou, 0.3) == a_old.match(iou, 0.3)
         cost, allowed = rng.random(iou.shape), rng.random(iou.shape) < 0.4
         assert association.assign(cost, allowed) == a_old.assign(cost, allowed)
+        # Allowed pairs already one-to-one (the solver is skipped), some costs not finite.
+        n, m = int(rng.integers(0, 9)), int(rng.integers(0, 9))
+        allowed = np.zeros((n, m), dtype=bool)
+        k = int(rng.integers(0, min(n, m) + 1))
+        allowed[rng.permutation(n)[:k], rng.permutation(m)[:k]] = True
+        cost = rng.random((n, m)) * 2
+        cost[rng.random((n, m)) < 0.1] = rng.choice([np.inf, np.nan])
+        assert association.assign(cost, allowed) == a_old.assign(cost, allowed)

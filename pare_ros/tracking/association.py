@@ -49,7 +49,7 @@ def assign(cost: np.ndarray, allowed: np.ndarray) -> Tuple[List[Tuple[int, int]]
     if len(set(allowed_r)) == len(allowed_r) and len(set(allowed_c)) == len(allowed_c):
         pairs = list(zip(allowed_r, allowed_c))
     else:
-        big = 1.0 + 2.0 * np.abs(cost[allowed]).sum()
+        big = 1.0 + 2.0 * np.add.reduce(np.abs(cost[allowed]))         # (ndarray.sum, less wrapped)
         rows, cols = linear_sum_assignment(np.where(allowed, cost, big))
         ok = set(zip(allowed_r, allowed_c))
         pairs = sorted(p for p in zip(rows.tolist(), cols.tolist()) if p in ok)

@@ -38,7 +38,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 MIN_SIZE = 1.0   # px; prediction never shrinks a box below this
-ALL = slice(None)
+_ALL = slice(None)
 # The constant operands as 0-d float64 arrays: NumPy 2 converts a Python scalar operand anew
 # on every call, which costs about half as much again as the operation itself on these sizes;
 # the values, and so the results, are the same.
@@ -62,14 +62,14 @@ def row_index(rows: Optional[Sequence[int]], n: int):
     row in order (a view instead of a gather: the steady state, where every track takes part),
     else an intp array."""
     if rows is None or (type(rows) is list and len(rows) == n and rows == list(range(n))):
-        return ALL
+        return _ALL
     return np.asarray(rows, dtype=np.intp)
 
 
 def take_rows(a: np.ndarray, rows: Sequence[int]) -> np.ndarray:
     """``a[rows]`` to read: ``a`` itself when ``rows`` is every row in order, else a gather."""
     sel = row_index(rows, len(a))
-    return a if sel is ALL else a[sel]
+    return a if sel is _ALL else a[sel]
 
 
 class BoxKalmanBatch:
@@ -158,9 +158,10 @@ class BoxKalmanBatch:
         sel = row_index(rows, len(self.stamp))
         s = self.s[:, sel]                              # a view (all rows) or a copy (a list)
         pos, rate, a, b, c = s                          # [R,4] each
+        now = np.array(float(stamp))                    # 0-d, used twice
         # dt [R,4], one column per coordinate: same-shape contiguous operands are one NumPy loop;
         # a broadcast [R,1] column is a loop per row.
-        dt = np.maximum(float(stamp) - self.stamp[sel], _ZERO).repeat(4).reshape(-1, 4)
+        dt = np.maximum(now - self.stamp[sel], _ZERO).repeat(4).reshape(-1, 4)
         q = (self.accel * np.maximum(pos[:, 3:4], _MIN_SIZE)) ** 2          # [R,4]
         # F P Fᵀ + Q per coordinate, in place: var += dt (2 cov + dt rate_var), cov += dt rate_var
         # (var first: it reads the old cov), then all three += q (dt³/3, dt²/2, dt) in one
@@ -172,11 +173,11 @@ class BoxKalmanBatch:
         pos += dt * rate
         # Sizes are kept ≥ MIN_SIZE only where time advanced (dt = 0 leaves a row as it was).
         np.maximum(pos[:, 2:], _MIN_SIZE, out=pos[:, 2:], where=dt[:, 2:] > _ZERO)
-        if sel is ALL:
-            np.maximum(self.stamp, float(stamp), out=self.stamp)
+        if sel is _ALL:
+            np.maximum(self.stamp, now, out=self.stamp)
         else:
             self.s[:, sel] = s
-            self.stamp[sel] = np.maximum(self.stamp[sel], float(stamp))
+            self.stamp[sel] = np.maximum(self.stamp[sel], now)
 
     def update(self, rows: Sequence[int], z: np.ndarray) -> np.ndarray:
         """Fuse measurements z [R,4] (cx, cy, w, h), one per row of ``rows`` [R] (distinct),
@@ -197,7 +198,7 @@ class BoxKalmanBatch:
         one_minus_k = _ONE - k_pos
         np.divide(one_minus_k * b + (b - k_rate * a), _TWO, out=b)
         a *= one_minus_k
-        if sel is not ALL:
+        if sel is not _ALL:
             self.s[:, sel] = s
         return np.concatenate([pos, rate], axis=1)
 

@@ -286,12 +286,12 @@ class Tracker:
         """Fuse detection ``det_idx[j]`` into ``tracks[j]`` (one Kalman update for all)."""
         states = self._kf.update([t.row for t in tracks], take_rows(frame.z, det_idx))   # [R,8] copy
         stamp = frame.stamp
-        for track, i, x in zip(tracks, det_idx, states):
+        for track, i, z in zip(tracks, det_idx, states[:, :4]):
             track.score, track.detection_index, track.last_update = frame.scores[i], i, stamp
             track.hits += 1
             track.confirmed = track.confirmed or track.hits >= self.min_hits
             track.coasting, track.misses = False, 0
-            track.history.append((stamp, x[:4]))
+            track.history.append((stamp, z))
 
     def _start_coasting(self, track: _Track) -> None:
         """First miss: from now on predict with the centre's mean velocity over the last
