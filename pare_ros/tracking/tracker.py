@@ -198,7 +198,7 @@ class Tracker:
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         if len(scores) != len(boxes):
             raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
-        if np.count_nonzero(np.isfinite(boxes)) < boxes.size or np.count_nonzero(np.isfinite(scores)) < len(scores):
+        if np.count_nonzero(np.isfinite(boxes)) + np.count_nonzero(np.isfinite(scores)) < 5 * len(boxes):
             raise ValueError("boxes and scores must be finite (drop NaN/inf detections upstream)")
         stamp = float(stamp)
         if self._stamp is not None and stamp < self._stamp:
@@ -349,7 +349,7 @@ class Tracker:
         dead = [t for t, i, ins in zip(self._tracks, hits, inside)
                 if stamp - t.last_update > self.max_age or (i is None and not ins)]
         # Each view's arrays are rows of fresh arrays (never of the filter state or the input).
-        matched = [k for k, i in enumerate(hits) if i is not None]   # (all: no prediction shown)
+        matched = [k for k, i in enumerate(hits) if i is not None]   # all: shown = detections
         shown = (take_rows(frame.boxes, hits) if len(matched) == len(hits) else predicted).copy()
         if 0 < len(matched) < len(hits):
             shown[matched] = frame.boxes[[hits[k] for k in matched]]
