@@ -153,11 +153,19 @@ FIXED_FIELDS = {"bbox": 4, "crop": 3, "joints_2d": 48, "betas": 10, "global_orie
 #: Every float32 value of a SmplBody in wire order: the columns of :attr:`BodyColumns.block`
 #: (the CDR writer copies runs of it between the variable-length fields).
 BLOCK_FIELDS = {"age": 1, "time_since_update": 1, "detection_score": 1, **FIXED_FIELDS, "truncation": 1}
-BLOCK: Dict[str, slice] = {}                      # name → the block's columns
-for _name, _size in BLOCK_FIELDS.items():
-    _start = sum(v.stop - v.start for v in BLOCK.values())
-    BLOCK[_name] = slice(_start, _start + _size)
 BLOCK_WIDTH = sum(BLOCK_FIELDS.values())
+
+
+def _columns(fields: Dict[str, int]) -> Dict[str, slice]:
+    """name → its columns, for fields of these sizes laid side by side."""
+    out, start = {}, 0
+    for name, size in fields.items():
+        out[name] = slice(start, start + size)
+        start += size
+    return out
+
+
+BLOCK = _columns(BLOCK_FIELDS)            # name → the block's columns
 _SCALARS = [BLOCK[n].start for n in ("age", "time_since_update", "detection_score", "truncation")]
 
 
