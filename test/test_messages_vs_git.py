@@ -126,6 +126,8 @@ def test_random_frames_give_the_old_bytes(old, seed):
     rng = np.random.default_rng(seed)
     people = random_people(rng, int(rng.integers(1, 9)), float64=seed % 2 == 1)
     velocities = {t.track_id: (None if k % 3 == 2 else rng.normal(size=3)) for k, (t, _) in enumerate(people)}
+    if len(people) > 3:                                 # a non-finite velocity: published as not valid
+        velocities[people[3][0].track_id] = np.array([0.1, np.inf if seed % 2 else np.nan, 0.3])
     covs = {t.track_id: np.eye(3) * 0.1 for t, _ in people if velocities[t.track_id] is not None}
     transform = (RigidTransform(Rotation.random(random_state=seed).as_matrix(), rng.normal(size=3))
                  if seed % 3 else None)
