@@ -9,18 +9,14 @@ reflected rotations, with and without weights and viewing rays. Skipped without 
 from __future__ import annotations
 
 import copy
-import importlib
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+import git_modules
 from pare_ros.tracking import one_euro, smoothing, so3
 
-REPO = Path(__file__).resolve().parents[1]
 REFERENCE_COMMIT = "1a3304a22c521079283dac8ac364c40ff516a7e8"   # the last commit before the rewrite
 MODULES = ("smoothing", "so3", "one_euro")
 CLOSE = ("rotmats", "axis_angle", "transl", "betas", "velocity", "velocity_cov")
@@ -28,23 +24,13 @@ EXACT = ("track_ids", "velocity_valid", "frames", "held")
 
 
 @pytest.fixture(scope="module")
-def ref(tmp_path_factory):
-    """The reference modules as a package ``smoothing_reference`` (smoothing, so3, one_euro)."""
-    pkg = tmp_path_factory.mktemp("reference") / "smoothing_reference"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    for name in MODULES:
-        try:
-            src = subprocess.run(["git", "show", f"{REFERENCE_COMMIT}:pare_ros/tracking/{name}.py"], cwd=REPO,
-                                 capture_output=True, check=True, text=True).stdout
-        except (OSError, subprocess.CalledProcessError):
-            pytest.skip("the reference commit is not available (no git history)")
-        (pkg / f"{name}.py").write_text(src)
-    sys.path.insert(0, str(pkg.parent))
+def ref():
+    """The reference modules (loaded from git by test/git_modules.py), by name."""
     try:
-        return {name: importlib.import_module(f"smoothing_reference.{name}") for name in MODULES}
-    finally:
-        sys.path.remove(str(pkg.parent))
+        loaded = git_modules.load(REFERENCE_COMMIT, ("tracking.so3", "tracking.one_euro", "tracking.smoothing"))
+    except RuntimeError:
+        pytest.skip("the reference commit is not available (no git history)")
+    return {name: getattr(loaded, name) for name in MODULES}
 
 
 def _close(got, want, what):

@@ -9,17 +9,12 @@ gaps, repeated stamps, image_size given or None, inputs as lists or float32, res
 tracker settings. Skipped without git history."""
 from __future__ import annotations
 
-import importlib
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+import git_modules
 from pare_ros.tracking import association, kalman, tracker
 
-REPO = Path(__file__).resolve().parents[1]
 REFERENCE_COMMIT = "2f6e58a"          # the last commit before the rewrite
 MODULES = ("tracker", "kalman", "association", "ids")   # tracker imports the others relatively
 FIELDS = ("track_id", "body_id", "state", "age", "time_since_update", "score", "hits",
@@ -33,23 +28,13 @@ SETTINGS = [dict(),
 
 
 @pytest.fixture(scope="module")
-def ref(tmp_path_factory):
-    """The reference modules as a package ``tracker_reference``."""
-    pkg = tmp_path_factory.mktemp("reference") / "tracker_reference"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    for name in MODULES:
-        try:
-            src = subprocess.run(["git", "show", f"{REFERENCE_COMMIT}:pare_ros/tracking/{name}.py"], cwd=REPO,
-                                 capture_output=True, check=True, text=True).stdout
-        except (OSError, subprocess.CalledProcessError):
-            pytest.skip("the reference commit is not available (no git history)")
-        (pkg / f"{name}.py").write_text(src)
-    sys.path.insert(0, str(pkg.parent))
+def ref():
+    """The reference modules (loaded from git by test/git_modules.py), by name."""
     try:
-        return {name: importlib.import_module(f"tracker_reference.{name}") for name in MODULES}
-    finally:
-        sys.path.remove(str(pkg.parent))
+        loaded = git_modules.load(REFERENCE_COMMIT, ("tracking.ids", "tracking.kalman", "tracking.association", "tracking.tracker"))
+    except RuntimeError:
+        pytest.skip("the reference commit is not available (no git history)")
+    return {name: getattr(loaded, name) for name in MODULES}
 
 
 def _sequence(seed: int, n_frames: int = 400):
