@@ -33,6 +33,7 @@ class AssetReport:
     missing: List[str] = field(default_factory=list)
     backend: str = ""               # inference backend and why it was chosen
     model_dir: str = ""             # the model directory searched, and how it was chosen
+    host_threads: str = ""          # threads of the host-side libraries (host_threads.py)
 
     @property
     def meaningless(self) -> bool:
@@ -40,6 +41,8 @@ class AssetReport:
 
     def banner(self) -> str:
         backend = f"\nbackend: {self.backend}" if self.backend else ""
+        if self.host_threads:
+            backend += f"\nhost threads: {self.host_threads}"
         model_dir = f"\nmodel directory: {self.model_dir}" if self.model_dir else ""
         if not self.missing:
             return (f"PARE checkpoint {self.checkpoint}; SMPL ({self.gender}) from {self.smpl_dir}"

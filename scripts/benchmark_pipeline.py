@@ -13,7 +13,10 @@ subscribers: ``none`` (only ``~/bodies`` and TF: no marker or body-point subscri
 case). Frames are 640×480 ``rgb8`` ``sensor_msgs/Image`` messages with 30 Hz stamps. Reports
 p50 / p95 per stage and end to end (decode → every message serialised), and the frame's CPU
 time (``cpu_time``: this thread's, steadier than wall time on a shared machine; use
-``--threads 1`` so that all the work is on this thread). Needs the ROS 2
+``--threads 1`` so that all the work is on this thread). Threads are the node's by default
+(``--host-threads 1``, its ``host_threads`` parameter: torch's pool and the BLAS get one thread,
+OpenCV keeps its own; :mod:`pare_ros.host_threads`); ``--host-threads 0`` is the libraries'
+defaults; ``--threads N`` gives N to OpenCV as well. Needs the ROS 2
 environment (``source scripts/env.sh``).
 
 Usage::
@@ -149,8 +152,12 @@ def table(cases) -> str:
 def machine_line() -> str:
     load = ", load average %.2f %.2f %.2f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
     cuda = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    import cv2
+    from threadpoolctl import threadpool_info
+
+    blas = max((lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"), default=None)
     return (f"{platform.machine()} {os.cpu_count()} CPUs{load}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), CUDA: {cuda}")
+            f"({torch.get_num_threads()} threads; OpenCV {cv2.getNumThreads()}, BLAS {blas}), CUDA: {cuda}")
 
 
 def main(argv=None) -> int:
@@ -161,7 +168,10 @@ def main(argv=None) -> int:
     parser.add_argument("--subscribers", nargs="+", choices=sorted(SUBSCRIBERS), default=list(SUBSCRIBERS))
     parser.add_argument("--device", default="cpu", help="cpu or cuda (crops, SMPL and the stand-in's outputs)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch, OpenCV and OpenBLAS threads (default: their own; 1 keeps all the work on the measured thread)")
+                        help="torch, OpenCV and OpenBLAS threads (1 keeps all the work on the measured thread)")
+    parser.add_argument("--host-threads", type=int, default=1,
+                        help="without --threads: the node's host_threads parameter (torch's pool and the "
+                             "BLAS; 0 = the libraries' defaults)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.threads:
@@ -169,6 +179,10 @@ def main(argv=None) -> int:
 
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)          # the crops' warps (OpenCV's own thread pool)
+    else:
+        from pare_ros.host_threads import limit_host_threads
+
+        limit_host_threads(args.host_threads)     # as the node does at configure
     if args.warmup < 1:
         parser.error("--warmup must be ≥ 1 (the first frame pays for lazy initialisation)")
     try:

@@ -79,7 +79,8 @@ def build_diagnostics(node) -> DiagnosticArray:
         diagnostic_status(f"{name}/inference", hw, inf_level, inf_msg, {
             "backend": node.backend_label, "model": report.checkpoint if report else "",
             "body model": report.smpl_dir if report else "",
-            "meaningless": report.meaningless if report else False, **node_errors, **stage_values}),
+            "meaningless": report.meaningless if report else False,
+            "host threads": report.host_threads if report else "", **node_errors, **stage_values}),
         diagnostic_status(f"{name}/output", hw, out_level, out_msg, {
             "publish rate [Hz]": out_rate, "people in last frame": node._people,
             "frames published": counts["published"], "frames skipped (stale)": counts["stale"],

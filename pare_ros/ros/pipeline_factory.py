@@ -9,6 +9,7 @@ import numpy as np
 from .. import model_files
 from ..assets import AssetReport, build_estimator
 from ..backends.select import BackendUnavailable, select_backend
+from ..host_threads import limit_host_threads
 from ..model_files import MissingModelFileError
 from ..network import CheckpointError, UnsupportedConfigError
 from ..safe_load import CorruptFileError, UnsafeFileError
@@ -139,6 +140,8 @@ def build_processor(node, settings: ProcessorSettings) -> Tuple[FrameProcessor, 
             RuntimeError) as exc:
         raise StartupError(str(exc)) from exc
     report.backend = reason
+    report.host_threads = limit_host_threads(
+        int(p("host_threads")), torch_runs_network_on_cpu=_torch_network_on_cpu(estimator.backend)).describe()
     short = {"TorchBackend": f"pytorch-{p('device')}", "OnnxRuntimeBackend": "onnxruntime-cpu",
              "TensorRTBackend": f"tensorrt-{p('model.precision')}"}
     label = f"pare-hrnet_w32/{short.get(type(estimator.backend).__name__, type(estimator.backend).__name__)}"
@@ -148,6 +151,13 @@ def build_processor(node, settings: ProcessorSettings) -> Tuple[FrameProcessor, 
     processor = FrameProcessor(estimator, detector, make_tracker(node), settings,
                                smpl_model=p("smpl.gender"), estimator_name=label, smoother=smoother)
     return processor, label, report
+
+
+def _torch_network_on_cpu(backend) -> bool:
+    """The network runs through torch on the CPU (in torch's own thread pool)."""
+    from ..backends.torch_backend import TorchBackend
+
+    return isinstance(backend, TorchBackend) and backend.device.type == "cpu"
 
 
 def reconfigure(processor: FrameProcessor, node) -> None:
