@@ -6,7 +6,7 @@ over threads saves nothing, and the idle workers of torch's OpenMP pool and of O
 spin-wait between calls: on a robot whose cores also run the camera driver, the ROS executor and
 the network's own pool, they take the cores from the thread that does the work. Measured on a
 2-core machine, 8 people, zero-cost network (docs/benchmarks.md, "Host threads"): the libraries'
-defaults 23.7 ms p50 / 63 ms p95 per frame, one thread each 15.6 / 19.2 ms; limiting either
+defaults 25.7 ms p50 / 64 ms p95 per frame, this module's limits 16.7 / 18.3 ms; limiting either
 of the two spinners alone gave most of it, limiting OpenCV alone almost nothing.
 
 So the node gives torch's pool and the BLAS ``threads`` (default 1) when it starts. OpenCV's pool

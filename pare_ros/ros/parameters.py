@@ -97,7 +97,7 @@ PARAMETERS = (
     Param("device", "cpu", "torch device for the network and SMPL (cpu, cuda, cuda:1)"),
     Param("host_threads", 1, "threads of torch's CPU pool and NumPy's BLAS for the per-frame host "
           "work (crops, SMPL, smoothing); their idle threads spin and take the cores from it (8 people "
-          "on 2 cores: p95 19 ms at 1, 63 ms at their defaults). 0 = the libraries' defaults; "
+          "on 2 cores: p95 18 ms at 1, 64 ms at their defaults). 0 = the libraries' defaults; "
           "backend torch-cpu keeps torch's pool for the network", range=(0, 256)),
     Param("model.dir", "", "model directory (default: $PARE_ROS_MODEL_DIR, else ~/.local/share/pare_ros/model)"),
     Param("model.checkpoint", "", "PARE .ckpt or mmhuman3d .pth (default: first official one found)"),
