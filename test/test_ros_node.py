@@ -295,6 +295,28 @@ def _output_value(client: Client, key: str):
     return None
 
 
+def test_host_threads_are_limited_logged_and_in_diagnostics(node_and_client):
+    """host_threads (default 1): the node process's BLAS runs on one thread (its torch pool is
+    the untrained torch-cpu network's here, left as it is); the start-up log and the inference
+    diagnostics say so."""
+    import re
+
+    proc, client = node_and_client
+    logged = re.search(r"host threads: (torch \d+, OpenCV \d+, BLAS (\d+|absent))", proc.output())
+    assert logged, proc.output()[-3000:]
+    assert logged.group(2) in ("1", "absent")
+
+    def reported():
+        for array in reversed(client.diagnostics):
+            for status in array.status:
+                if status.name.endswith("/inference"):
+                    return next((kv.value for kv in status.values if kv.key == "host threads"), None)
+        return None
+
+    assert client.spin(lambda: reported() is not None, 30)
+    assert reported() == logged.group(1)
+
+
 def test_enable_service_pauses_and_resumes_inference(node_and_client):
     from std_srvs.srv import SetBool
 
