@@ -203,8 +203,12 @@ def section_pipeline(args) -> dict:
     from pare_ros.backends.torch_backend import TorchBackend
     from pare_ros.body_model import BodyModel
     from pare_ros.estimator import BodyEstimator
+    from pare_ros.host_threads import limit_host_threads
 
     device = args.device
+    # The node's host threads (its host_threads parameter, default 1): with torch's default pool
+    # (one thread per core) the host side of the frame measured 1.5-3.5× slower on few cores.
+    threads = limit_host_threads(1, torch_runs_network_on_cpu=device != "cuda")
     model = network_for(args)
     body_model = BodyModel.from_dir(synthetic_smpl_dir("neutral")).to(device)
     if device == "cuda":
@@ -216,7 +220,7 @@ def section_pipeline(args) -> dict:
     batched = BodyEstimator(backend, body_model, device=device)
     reference = UnbatchedEstimator(BodyEstimator(eager, body_model, device=device, crop_on_device=False))
     with_ros, why = ros_available()
-    out = {"backend": reason, "frames": args.frames,
+    out = {"backend": reason, "frames": args.frames, "host_threads": threads.describe(),
            "path": "FrameProcessor (decode → messages serialised)" if with_ros
            else f"ROS-free part (estimator + tracker); {why}"}
     for people in people_counts(args):
