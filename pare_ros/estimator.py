@@ -265,12 +265,13 @@ def _to_host(arrays: Dict[str, torch.Tensor]) -> Dict[str, np.ndarray]:
 
 def rebuild_bodies(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate], rotmats: np.ndarray,
                    betas: np.ndarray, transl: np.ndarray, intrinsics: Intrinsics,
-                   vertices: bool = True) -> List[BodyEstimate]:
+                   vertices=True) -> List[BodyEstimate]:
     """Copies of ``bodies`` with new SMPL parameters (e.g. temporally smoothed) and every 3D/2D
     field recomputed by SMPL from them, so joints, mesh and joint rotations stay consistent.
 
     rotmats [P,24,3,3], betas [P,10], transl [P,3] (camera optical frame, m). ``vertices``
-    False: no mesh (``vertices`` None; the joints-only SMPL path, equal to 1e-6).
+    False: no mesh (``vertices`` None; the joints-only SMPL path, equal to 1e-6); a
+    :meth:`BodyModel.vertex_subset`: ``vertices`` holds only its rows [V',3].
     """
     if not bodies:
         return []
@@ -280,7 +281,8 @@ def rebuild_bodies(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate], 
     if vertices:
         device = next(body_model.buffers()).device
         with torch.inference_mode():
-            smpl = body_model(torch.from_numpy(rotmats).to(device), torch.from_numpy(betas).to(device))
+            smpl = body_model(torch.from_numpy(rotmats).to(device), torch.from_numpy(betas).to(device),
+                              **({} if vertices is True else {"vertices": vertices}))
             host = _to_host(dict(rest_joints=smpl.rest_joints, joints=smpl.joints, joints49=smpl.joints49,
                                  vertices=smpl.vertices + torch.from_numpy(transl).to(smpl.vertices)[:, None]))
     else:                                  # mesh-free: the skeleton posed on the host
@@ -306,13 +308,36 @@ def with_vertices(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate]) -
     missing = [i for i, body in enumerate(bodies) if body.vertices is None]
     out = list(bodies)
     if missing:
-        device = next(body_model.buffers()).device
-        r, b, t = (torch.as_tensor(np.stack([np.asarray(getattr(bodies[i], name)) for i in missing]),
-                                   dtype=torch.float32, device=device) for name in ("rotmats", "betas", "transl"))
-        mesh = (body_model(r, b).vertices + t[:, None]).cpu().numpy()
+        mesh = _posed_vertices(body_model, [bodies[i] for i in missing], True)
         for k, i in enumerate(missing):
             out[i] = dataclasses.replace(bodies[i], vertices=mesh[k])
     return out
+
+
+@torch.inference_mode()
+def vertex_rows(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate], step: int,
+                subset) -> List[np.ndarray]:
+    """Every ``step``-th mesh vertex of each body [ceil(6890/step), 3], camera frame: its
+    ``vertices[::step]`` where it has the whole mesh, else SMPL on its own parameters through
+    ``subset`` (``body_model.vertex_subset(range(0, 6890, step))``: only those rows skinned, at
+    1/step of the mesh's cost; the same values to float rounding, < 1e-6 m)."""
+    rows: List[Optional[np.ndarray]] = [None if b.vertices is None else np.asarray(b.vertices)[::step]
+                                        for b in bodies]
+    missing = [i for i, r in enumerate(rows) if r is None]
+    if missing:
+        for i, points in zip(missing, _posed_vertices(body_model, [bodies[i] for i in missing], subset)):
+            rows[i] = points
+    return rows
+
+
+def _posed_vertices(body_model: torch.nn.Module, bodies: Sequence[BodyEstimate], vertices) -> np.ndarray:
+    """SMPL's mesh (``vertices`` True) or a vertex subset of ``bodies``' own parameters, placed
+    by their ``transl``: [P, V', 3] float32."""
+    device = next(body_model.buffers()).device
+    r, b, t = (torch.as_tensor(np.stack([np.asarray(getattr(body, name)) for body in bodies]),
+                               dtype=torch.float32, device=device) for name in ("rotmats", "betas", "transl"))
+    mesh = body_model(r, b, **({} if vertices is True else {"vertices": vertices})).vertices
+    return (mesh + t[:, None]).cpu().numpy()
 
 
 def weak_perspective_keypoints(body: BodyEstimate, points_crop: np.ndarray) -> np.ndarray:

@@ -71,7 +71,7 @@ def make_estimator(device: str = "cpu", max_batch: int = 8):
     return BodyEstimator(NullNetwork(max_batch, device), body_model, device=device)
 
 
-def make_processor(estimator, boxes, markers_max_rate=None):
+def make_processor(estimator, boxes, markers_max_rate=None, body_points_stride: int = 1):
     from pare_ros.ros.frame_processor import FrameProcessor, ProcessorSettings
     from pare_ros.ros.pipeline_factory import FixedBoxesDetector
     from pare_ros.tracking import BodySmoother, Tracker
@@ -79,6 +79,7 @@ def make_processor(estimator, boxes, markers_max_rate=None):
     settings = ProcessorSettings()
     if markers_max_rate is not None:
         settings.markers_max_rate = markers_max_rate
+    settings.body_points_stride = body_points_stride
     detector = FixedBoxesDetector(boxes, min_box_height=0.0, max_people=len(boxes))
     return FrameProcessor(estimator, detector, Tracker(min_hits=1, seed=0), settings, smoother=BodySmoother())
 
@@ -111,9 +112,10 @@ def run_frame(processor, image, info, stamp, want_markers: bool, want_points: bo
     return out, end
 
 
-def run_case(estimator, people: int, subscribers: str, frames: int, warmup: int, device: str) -> dict:
+def run_case(estimator, people: int, subscribers: str, frames: int, warmup: int, device: str,
+             body_points_stride: int = 1) -> dict:
     want_markers, want_points, rate = SUBSCRIBERS[subscribers]
-    processor = make_processor(estimator, boxes_for(people), rate)
+    processor = make_processor(estimator, boxes_for(people), rate, body_points_stride)
     pixels = np.random.default_rng(people).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     samples: dict = {}
     for i in range(warmup + frames):
@@ -172,6 +174,8 @@ def main(argv=None) -> int:
     parser.add_argument("--host-threads", type=int, default=1,
                         help="without --threads: the node's host_threads parameter (torch's pool and the "
                              "BLAS; 0 = the libraries' defaults)")
+    parser.add_argument("--body-points-stride", type=int, default=1,
+                        help="the node's body_points.stride (every n-th vertex on ~/body_points; default 1)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.threads:
@@ -202,7 +206,8 @@ def main(argv=None) -> int:
     cases = []
     for subscribers in args.subscribers:
         for people in args.people:
-            case = run_case(estimator, people, subscribers, args.frames, args.warmup, args.device)
+            case = run_case(estimator, people, subscribers, args.frames, args.warmup, args.device,
+                            args.body_points_stride)
             cases.append(case)
             print(f"  {subscribers:16s} {people} people: end to end "
                   f"{case['end_to_end'][0]:.2f} / {case['end_to_end'][1]:.2f} ms", flush=True)

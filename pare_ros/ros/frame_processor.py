@@ -9,6 +9,7 @@ file, so both produce identical output.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -16,7 +17,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..camera import Intrinsics
-from ..estimator import rebuild_bodies, with_vertices
+from ..estimator import rebuild_bodies, vertex_rows, with_vertices
 from ..finite_check import finite_mask
 from ..overlay import render_overlay
 from ..world_frame import move_smpl_params, planner_frame
@@ -121,6 +122,7 @@ class FrameProcessor:
         # not. Checked per estimator object (callers may swap it after construction).
         self._fast_estimates = (None, False)
         self._last_mesh_time = -np.inf
+        self._points_subset = (None, 0, None)         # (body model, step, its vertex_subset)
         self._last_estimate: Dict[int, object] = {}   # track_id → BodyEstimate (for coasting)
         self._velocity: Dict[int, Optional[np.ndarray]] = {}
         self._shown: set = set()                       # track_ids published in the last frame
@@ -196,6 +198,17 @@ class FrameProcessor:
         self._velocity.clear()
         if self.smoother is not None:
             self.smoother.reset()
+
+    def _points_step(self) -> int:
+        """The body points' vertex stride when SMPL can skin only those vertices (a smoother
+        poses the bodies again, a BodyModel has :meth:`vertex_subset`), else 1 (the whole mesh,
+        then every stride-th row of it)."""
+        step, model = int(self.settings.body_points_stride), self.estimator.body_model
+        if step <= 1 or self.smoother is None or not hasattr(model, "vertex_subset"):
+            return 1
+        if self._points_subset[:2] != (model, step):
+            self._points_subset = (model, step, model.vertex_subset(np.arange(0, model.mesh.num_vertices, step)))
+        return step
 
     def _smooth(self, fresh, stamp: float, intrinsics: Intrinsics, world_transform=None,
                 vertices: bool = True) -> list:
@@ -280,8 +293,12 @@ class FrameProcessor:
         now = time.monotonic() if now is None else now
         with_mesh = (s.publish_markers and want_markers and s.markers_mesh
                      and (now - self._last_mesh_time) >= 1.0 / max(s.markers_max_rate, 1e-6))
-        need_vertices = bool(with_mesh or (s.publish_body_points and want_points) or s.publish_vertices
-                             or (s.publish_debug_image and want_debug) or planner_offsets > 0)
+        whole_mesh = bool(with_mesh or s.publish_vertices or (s.publish_debug_image and want_debug)
+                          or planner_offsets > 0)
+        need_vertices = whole_mesh or bool(s.publish_body_points and want_points)
+        # Body points at a stride alone: SMPL skins only their vertices (a frame's own rows,
+        # never kept as a body's mesh).
+        points_step = 1 if whole_mesh or not need_vertices else self._points_step()
         if self._fast_estimates[0] is not self.estimator:
             self._fast_estimates = (self.estimator, _accepts(self.estimator.estimate, ("vertices", "part_maps", "points")))
         # With a smoother, the bodies are posed again on the smoothed parameters: the estimate
@@ -321,7 +338,12 @@ class FrameProcessor:
             if self.smoother is not None:
                 self.smoother.reset()
         self._smooth_frame = smooth_frame
-        smoothed = self._smooth(fresh, stamp, intrinsics, world_transform, vertices=need_vertices)
+        mesh = need_vertices if points_step == 1 else self._points_subset[2]
+        smoothed = self._smooth(fresh, stamp, intrinsics, world_transform, vertices=mesh)
+        rows = {}
+        if points_step > 1:
+            rows = {view.track_id: body.vertices for (view, _), body in zip(fresh, smoothed)}
+            smoothed = [dataclasses.replace(body, vertices=None) for body in smoothed]
         for (view, _), body, ok in zip(fresh, smoothed, finite_mask(smoothed)):
             velocity = self._velocity.get(view.track_id)
             if ok and (velocity is None or np.isfinite(velocity).all()):
@@ -338,7 +360,11 @@ class FrameProcessor:
         shown = {view.track_id for view, _ in people}
         hidden = [tid for tid in self._shown if tid not in shown and tid not in removed]
         self._shown = shown
-        if need_vertices and any(body.vertices is None for _, body in people):
+        if points_step > 1:            # coasting tracks: their mesh's rows, or SMPL on those rows
+            lacking = [(view, body) for view, body in people if view.track_id not in rows]
+            rows.update((view.track_id, r) for (view, _), r in zip(lacking, vertex_rows(
+                self.estimator.body_model, [body for _, body in lacking], points_step, mesh)))
+        elif need_vertices and any(body.vertices is None for _, body in people):
             # Coasting tracks' estimates from frames without mesh: SMPL on their own parameters.
             people = [(view, body) for (view, _), body in
                       zip(people, with_vertices(self.estimator.body_model, [body for _, body in people]))]
@@ -375,8 +401,9 @@ class FrameProcessor:
                 self._last_mesh_time = now
             outputs.markers = bundle
         if s.publish_body_points and want_points:
-            outputs.body_points = body_points_bundle(header, [(view.track_id, body.vertices) for view, body in people],
-                                                  stride=s.body_points_stride)
+            clouds = ([(view.track_id, rows[view.track_id]) for view, _ in people] if points_step > 1
+                      else [(view.track_id, body.vertices) for view, body in people])
+            outputs.body_points = body_points_bundle(header, clouds, stride=1 if points_step > 1 else s.body_points_stride)
         timings["messages"] = time.perf_counter() - t
 
         if s.publish_debug_image and want_debug:

@@ -166,7 +166,9 @@ PARAMETERS = (
           dynamic=True),
     Param("publish_body_points", True, "all people's mesh vertices with their track IDs as a "
           "PointCloud2 on ~/body_points (only while subscribed)", dynamic=True),
-    Param("body_points.stride", 1, "publish every n-th vertex on ~/body_points", dynamic=True,
+    Param("body_points.stride", 1, "publish every n-th vertex on ~/body_points; in frames without another "
+          "mesh consumer (mesh markers due, publish_vertices, debug image) SMPL skins only those vertices "
+          "(8 people, 2 cores: 28 -> 19 ms a frame at n = 10)", dynamic=True,
           range=(1, 1000)),
     Param("publish_rotmats", False, "fill SmplBody.rotmats", dynamic=True),
     Param("publish_vertices", False, "fill SmplBody.vertices", dynamic=True),
