@@ -40,7 +40,7 @@ from std_srvs.srv import SetBool, Trigger
 from visualization_msgs.msg import MarkerArray
 
 from .camera_info import CameraInfoError, intrinsics_from_camera_info, is_uncalibrated, stamp_to_ns
-from .frame_processor import FrameError, stamp_seconds
+from .frame_types import FrameError, stamp_seconds
 from .detection_pairing import DetectionPairing
 from .info_pairing import InfoPairing
 from .markers import delete_all

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rclpy.parameter import Parameter
 from rcl_interfaces.msg import SetParametersResult
 
-from .frame_processor import ProcessorSettings
+from .frame_types import ProcessorSettings
 from .image_conversion import ImageLimits
 from .parameters import BY_NAME, check_choice, coerce
 from .pipeline_factory import make_detector, tracker_params

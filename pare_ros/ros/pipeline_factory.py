@@ -13,7 +13,8 @@ from ..host_threads import limit_host_threads
 from ..model_files import MissingModelFileError
 from ..network import CheckpointError, UnsupportedConfigError
 from ..safe_load import CorruptFileError, UnsafeFileError
-from .frame_processor import FrameProcessor, ProcessorSettings
+from .frame_processor import FrameProcessor
+from .frame_types import ProcessorSettings
 
 
 class StartupError(RuntimeError):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .bag_io import BagWriter, read_messages
 from .camera_info import CameraInfoCache
-from .frame_processor import FrameError, ProcessorSettings
+from .frame_types import FrameError, ProcessorSettings
 from .param_file import ParamSource
 from .pipeline_factory import StartupError, build_processor
 
