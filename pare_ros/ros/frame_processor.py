@@ -147,16 +147,17 @@ class FrameProcessor:
         if self.smoother is not None:
             self.smoother.reset()
 
-    def _points_step(self) -> int:
-        """The body points' vertex stride when SMPL can skin only those vertices (a smoother
-        poses the bodies again, a BodyModel has :meth:`vertex_subset`), else 1 (the whole mesh,
-        then every stride-th row of it)."""
+    def _points_skinning(self):
+        """(stride, its ``vertex_subset``) when SMPL can skin only the body points' vertices (a
+        smoother poses the bodies again, a BodyModel has :meth:`vertex_subset`), else (1, None):
+        the whole mesh, then every stride-th row of it. The subset is kept while model and
+        stride stay."""
         step, model = int(self.settings.body_points_stride), self.estimator.body_model
         if step <= 1 or self.smoother is None or not hasattr(model, "vertex_subset"):
-            return 1
+            return 1, None
         if self._points_subset[:2] != (model, step):
             self._points_subset = (model, step, model.vertex_subset(np.arange(0, model.mesh.num_vertices, step)))
-        return step
+        return step, self._points_subset[2]
 
     def _smooth(self, fresh, stamp: float, intrinsics: Intrinsics, world_transform=None,
                 vertices: bool = True) -> list:
@@ -246,7 +247,7 @@ class FrameProcessor:
         need_vertices = whole_mesh or bool(s.publish_body_points and want_points)
         # Body points at a stride alone: SMPL skins only their vertices (a frame's own rows,
         # never kept as a body's mesh).
-        points_step = 1 if whole_mesh or not need_vertices else self._points_step()
+        points_step, points_mesh = (1, None) if whole_mesh or not need_vertices else self._points_skinning()
         if self._fast_estimates[0] is not self.estimator:
             self._fast_estimates = (self.estimator, _accepts(self.estimator.estimate, ("vertices", "part_maps", "points")))
         # With a smoother, the bodies are posed again on the smoothed parameters: the estimate
@@ -286,7 +287,7 @@ class FrameProcessor:
             if self.smoother is not None:
                 self.smoother.reset()
         self._smooth_frame = smooth_frame
-        mesh = need_vertices if points_step == 1 else self._points_subset[2]
+        mesh = need_vertices if points_mesh is None else points_mesh
         smoothed = self._smooth(fresh, stamp, intrinsics, world_transform, vertices=mesh)
         rows = {}
         if points_step > 1:
