@@ -10,7 +10,9 @@ Cases: 1, 4 and 8 people (fixed boxes, tracking + smoothing on, the node's defau
 subscribers: ``none`` (only ``~/bodies`` and TF: no marker or body-point subscriber),
 ``markers+points`` (markers with the mesh at the default 10 Hz, and ``~/body_points``) and
 ``mesh-every-frame`` (the same with the mesh in every frame: the worst frame of the previous
-case). Frames are 640×480 ``rgb8`` ``sensor_msgs/Image`` messages with 30 Hz stamps. Reports
+case). Frames are ``sensor_msgs/Image`` messages with 30 Hz stamps, 640×480 ``rgb8`` unless
+``--image-size`` / ``--encoding`` say otherwise (the boxes scale with the image height; ``jpeg``
+is a ``CompressedImage`` of a smooth picture at OpenCV's default quality). Reports
 p50 / p95 per stage and end to end (decode → every message serialised), and the frame's CPU
 time (``cpu_time``: this thread's, steadier than wall time on a shared machine; use
 ``--threads 1`` so that all the work is on this thread). Threads are the node's by default
@@ -24,6 +26,7 @@ Usage::
     python scripts/benchmark_pipeline.py                    # 200 frames per case
     python scripts/benchmark_pipeline.py --frames 20 --people 1 8 --json out/pipeline.json
     python scripts/benchmark_pipeline.py --device cuda      # on a GPU machine
+    python scripts/benchmark_pipeline.py --image-size 1280x720 --encoding yuv422_yuy2   # usb_cam's yuyv
 """
 from __future__ import annotations
 
@@ -84,6 +87,64 @@ def make_processor(estimator, boxes, markers_max_rate=None, body_points_stride: 
     return FrameProcessor(estimator, detector, Tracker(min_hits=1, seed=0), settings, smoother=BodySmoother())
 
 
+#: What ``--encoding`` sends: the ROS encodings of the usual camera drivers (usb_cam's ``yuyv``
+#: is ``yuv422_yuy2``; Bayer from machine-vision cameras) and a JPEG ``CompressedImage``.
+ENCODINGS = ("rgb8", "bgr8", "yuv422_yuy2", "bayer_rggb8", "mono8", "jpeg")
+
+
+def image_size(text: str):
+    """"WxH" → (width, height)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 1280x720, got {text!r}") from None
+    if width < 64 or height < 64 or width % 2:
+        raise argparse.ArgumentTypeError(f"image size {text!r}: at least 64×64, even width (4:2:2)")
+    return width, height
+
+
+def scene_boxes(people: int, width: int, height: int) -> np.ndarray:
+    """:func:`benchmark.boxes_for`'s 640×480 layout scaled to the image height and spread over
+    its width: people as tall relative to the frame at every resolution."""
+    scale = height / 480.0
+    return boxes_for(people, int(round(width / scale)), 480) * scale
+
+
+def frame_payload(width: int, height: int, encoding: str, seed: int):
+    """Pixels of one frame as the message carries them: (encoding, bytes) for an Image,
+    ("jpeg", bytes) for a CompressedImage. Raw layouts carry noise (their decoding does not
+    depend on content); the JPEG a smooth picture (noise would be a worst case no camera sends)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    if encoding == "jpeg":
+        small = rng.integers(0, 256, (max(height // 16, 1), max(width // 16, 1), 3), dtype=np.uint8)
+        picture = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+        ok, data = cv2.imencode(".jpg", picture)
+        if not ok:
+            raise RuntimeError("cv2.imencode failed")
+        return encoding, data.tobytes()
+    bytes_per_pixel = {"rgb8": 3, "bgr8": 3, "yuv422_yuy2": 2, "bayer_rggb8": 1, "mono8": 1}[encoding]
+    return encoding, rng.integers(0, 256, height * width * bytes_per_pixel, dtype=np.uint8).tobytes()
+
+
+def frame_message(payload, width: int, height: int, index: int):
+    """(image or compressed image, CameraInfo, stamp s) of frame ``index`` (30 Hz stamps)."""
+    from sensor_msgs.msg import CompressedImage
+
+    encoding, data = payload
+    image, info, stamp = image_message(np.zeros((1, 1, 3), np.uint8), index)   # header, stamps
+    info.width, info.height = width, height
+    info.k = [520.0 * width / 640, 0.0, width / 2, 0.0, 520.0 * width / 640, height / 2, 0.0, 0.0, 1.0]
+    if encoding == "jpeg":
+        message = CompressedImage(format="jpeg", data=data)
+        message.header = image.header
+        return message, info, stamp
+    image.width, image.height, image.encoding = width, height, encoding
+    image.step, image.data = len(data) // height, data
+    return image, info, stamp
+
+
 def run_frame(processor, image, info, stamp, want_markers: bool, want_points: bool, device: str):
     """One frame: ``process`` + CDR serialisation of every output; (outputs, end-to-end s)."""
     from rclpy.serialization import serialize_message
@@ -113,13 +174,14 @@ def run_frame(processor, image, info, stamp, want_markers: bool, want_points: bo
 
 
 def run_case(estimator, people: int, subscribers: str, frames: int, warmup: int, device: str,
-             body_points_stride: int = 1) -> dict:
+             body_points_stride: int = 1, size=(640, 480), encoding: str = "rgb8") -> dict:
     want_markers, want_points, rate = SUBSCRIBERS[subscribers]
-    processor = make_processor(estimator, boxes_for(people), rate, body_points_stride)
-    pixels = np.random.default_rng(people).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    width, height = size
+    processor = make_processor(estimator, scene_boxes(people, width, height), rate, body_points_stride)
+    payload = frame_payload(width, height, encoding, seed=people)
     samples: dict = {}
     for i in range(warmup + frames):
-        image, info, stamp = image_message(pixels, i)
+        image, info, stamp = frame_message(payload, width, height, i)
         out, end = run_frame(processor, image, info, stamp, want_markers, want_points, device)
         if out.people != people:
             raise RuntimeError(f"frame {i}: {out.people} people published, expected {people}")
@@ -131,11 +193,11 @@ def run_case(estimator, people: int, subscribers: str, frames: int, warmup: int,
             samples.setdefault(stage, []).append(seconds)
         samples.setdefault("end_to_end", []).append(end)
     stats = {stage: percentiles(v) for stage, v in samples.items()}
-    return {"people": people, "subscribers": subscribers, **stats}
+    return {"people": people, "subscribers": subscribers, "image": f"{width}x{height} {encoding}", **stats}
 
 
 def stage_names(cases) -> list:
-    seen = {stage for case in cases for stage in case if stage not in ("people", "subscribers", "end_to_end")}
+    seen = {stage for case in cases for stage in case if stage not in ("people", "subscribers", "image", "end_to_end")}
     ordered = [s for s in ORDER if s in seen and s != "cpu_time"] + sorted(seen - set(ORDER))
     return ordered + (["cpu_time"] if "cpu_time" in seen else [])
 
@@ -176,6 +238,10 @@ def main(argv=None) -> int:
                              "BLAS; 0 = the libraries' defaults)")
     parser.add_argument("--body-points-stride", type=int, default=1,
                         help="the node's body_points.stride (every n-th vertex on ~/body_points; default 1)")
+    parser.add_argument("--image-size", type=image_size, default=(640, 480), metavar="WxH",
+                        help="frame size (default 640x480); the people scale with the height")
+    parser.add_argument("--encoding", choices=ENCODINGS, default="rgb8",
+                        help="the frames' encoding (default rgb8; jpeg: a CompressedImage)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.threads:
@@ -202,12 +268,13 @@ def main(argv=None) -> int:
         return 2
     estimator = make_estimator(args.device, max(args.people))
     print(f"machine: {machine_line()}\nzero-cost network (NullNetwork) on {args.device}; "
+          f"{args.image_size[0]}x{args.image_size[1]} {args.encoding} frames; "
           f"{args.frames} frames after {args.warmup} warm-up per case; times in ms, p50 / p95", flush=True)
     cases = []
     for subscribers in args.subscribers:
         for people in args.people:
             case = run_case(estimator, people, subscribers, args.frames, args.warmup, args.device,
-                            args.body_points_stride)
+                            args.body_points_stride, args.image_size, args.encoding)
             cases.append(case)
             print(f"  {subscribers:16s} {people} people: end to end "
                   f"{case['end_to_end'][0]:.2f} / {case['end_to_end'][1]:.2f} ms", flush=True)
@@ -216,7 +283,8 @@ def main(argv=None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"machine": machine_line(), "device": args.device, "frames": args.frames,
-                                         "warmup": args.warmup, "cases": cases}, indent=2))
+                                         "warmup": args.warmup, "image_size": list(args.image_size),
+                                         "encoding": args.encoding, "cases": cases}, indent=2))
     return 0
 
 
