@@ -161,6 +161,29 @@ def test_png_decodes_exactly_and_jpeg_closely():
     assert grey.shape == RGB.shape
 
 
+@pytest.mark.parametrize("ext, pixels", [
+    (".jpg", "smooth"), (".png", "colour"), (".png", "grey"), (".png", "16bit"), (".webp", "colour"),
+    (".tiff", "colour")])
+@pytest.mark.parametrize("direct_rgb", [True, False])
+def test_compressed_decoding_equals_bgr_decode_then_conversion(monkeypatch, ext, pixels, direct_rgb):
+    """Decoding straight to RGB (OpenCV ≥ 4.10) and the BGR route of older OpenCV (apt's 4.6)
+    give exactly what cv_bridge does: imdecode(IMREAD_COLOR), then BGR → RGB."""
+    from pare_ros.ros import image_conversion
+
+    if not direct_rgb:
+        monkeypatch.setattr(image_conversion, "_IMREAD_RGB", None)
+    elif image_conversion._IMREAD_RGB is None:
+        pytest.skip("this OpenCV has no IMREAD_COLOR_RGB")
+    image = {"smooth": cv2.GaussianBlur(RGB, (9, 9), 3), "colour": RGB, "grey": RGB[..., 0],
+             "16bit": RGB.astype(np.uint16) * 257 + 3}[pixels]
+    ok, buf = cv2.imencode(ext, image)
+    assert ok
+    expected = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    out = compressed_msg_to_rgb(CompressedImage(format=ext[1:], data=buf.tobytes()))
+    assert out.dtype == np.uint8 and out.shape == RGB.shape
+    np.testing.assert_array_equal(out, expected)
+
+
 @pytest.mark.parametrize("data, reason", [
     (b"", "empty"),
     (b"\xff\xd8\xff\xe0" + bytes(200), "decode"),                 # JPEG magic, garbage body
