@@ -10,7 +10,15 @@ translations, after the same number of Newton steps. The refinement's 3×3 syste
 ill-conditioned for small far bodies: their solution there moves with rounding by as much as a
 1-ulp change of the keypoints moves it (up to ~1e-5 m for bodies kilometres away, with the
 Newton match switched off), so exactly the same operations, and the same LAPACK solve, are the
-only way to keep "the same results" for every input: no tolerance is needed, and none allowed."""
+only way to keep "the same results" for every input: no tolerance is needed, and none allowed.
+
+One exception, of the machine and not of the code: ``eff0ea2`` takes logarithms of arrays
+(``np.log``) where today's code takes them of Python floats (``math.log``). On CPUs with AVX-512
+NumPy's array logarithm (and exp, arctan2, ...) is its own SIMD kernel, which rounds some inputs
+differently from the C library's (about 1 in 100 near 1 here): there the comparison with
+``eff0ea2`` allows the issue's 1e-6 plus 1e-9 of the value (a body 2.5 km away moved by 1.04e-6 m,
+4e-10 of its distance; typical ones by < 1e-14), everywhere else it stays bit for bit; against
+``2f6e58a`` (Python floats too) it is bit for bit on every machine."""
 from __future__ import annotations
 
 import importlib.util
@@ -32,6 +40,28 @@ REFERENCE_REVS = ("eff0ea2", "2f6e58a")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _array_log_rounds_like_math() -> bool:
+    """Whether ``np.log`` of an array gives exactly ``math.log`` of each element here (not on
+    AVX-512 CPUs, where NumPy dispatches to its own SIMD logarithm)."""
+    x = np.random.default_rng(0).uniform(0.01, 10.0, 20_000)      # PARE scales; most differ near 1
+    return bool(np.array_equal(np.log(x), np.array([math.log(v) for v in x])))
+
+
+#: What each reference must match within: 0 is bit for bit (module docstring).
+TOLERANCE = {"eff0ea2": 0.0 if _array_log_rounds_like_math() else 1e-6, "2f6e58a": 0.0}
+
+
+def _assert_same(got: torch.Tensor, ref: torch.Tensor, reference, context) -> None:
+    """Bit for bit (NaN where NaN, inf where inf), or within the reference's tolerance (and 1e-9
+    of the value: the far bodies' ill-conditioning scales with their distance)."""
+    tolerance = TOLERANCE[reference.REVISION]
+    if tolerance == 0.0:
+        assert torch.equal(got, ref) or np.array_equal(got.numpy(), ref.numpy(), equal_nan=True), (
+            *context, float((got - ref).abs().nan_to_num().max()))
+    else:
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=1e-9, atol=tolerance, err_msg=str(context))
+
+
 @pytest.fixture(scope="module", params=REFERENCE_REVS)
 def reference(request):
     """pare_ros/camera.py at a reference revision as its own module (skipped outside a git
@@ -47,6 +77,7 @@ def reference(request):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module                        # dataclasses look their module up
     exec(compile(text, f"{name}.py", "exec"), module.__dict__)
+    module.REVISION = rev
     yield module
     del sys.modules[name]
 
@@ -118,7 +149,7 @@ def test_placement_equals_the_former_formulations(reference, regime, monkeypatch
             # The same operations in the same order: bit for bit.
             for got, ref in zip((ours.ray_rotation, ours.global_orient, ours.transl),
                                 (want.ray_rotation, want.global_orient, want.transl)):
-                assert torch.equal(got, ref), (trial, options.keys(), float((got - ref).abs().max()))
+                _assert_same(got, ref, reference, (trial, tuple(options)))
 
 
 def test_float32_and_single_people_keep_their_type(reference):
@@ -131,7 +162,7 @@ def test_float32_and_single_people_keep_their_type(reference):
     for got, ref in zip((ours.ray_rotation, ours.global_orient, ours.transl),
                         (want.ray_rotation, want.global_orient, want.transl)):
         assert got.dtype == torch.float32
-        assert torch.equal(got, ref)
+        _assert_same(got, ref, reference, ("float32",))
     assert ours.rest_root is rest_root
 
 
@@ -149,14 +180,14 @@ def test_degenerate_people_are_placed_as_before(reference):
                                     keypoints_crop=keypoints)
     assert torch.isfinite(ours.transl).all()
     assert ((ours.transl[:, None, 2] + keypoints[..., 2]) > 0).all()
-    assert torch.equal(ours.transl, want.transl)
+    _assert_same(ours.transl, want.transl, reference, ("degenerate",))
     sides[5] = 0.0                                              # no crop: no finite placement
     with np.errstate(divide="ignore", invalid="ignore"):
         for options in (dict(keypoints_crop=keypoints), {}):
             ours = camera.crop_to_camera(root, cam, centres, sides, k, rest_root, **options)
             want = reference.crop_to_camera(root, cam, centres, sides, reference.Intrinsics(*k.as_tuple()),
                                             rest_root, **options)
-            np.testing.assert_array_equal(ours.transl.numpy(), want.transl.numpy())
+            _assert_same(ours.transl, want.transl, reference, ("no crop", tuple(options)))
 
 
 def test_non_finite_inputs_fall_back_as_before(reference):
@@ -180,4 +211,4 @@ def test_non_finite_inputs_fall_back_as_before(reference):
                                                 rest_root, **options)
                 for got, ref in zip((ours.ray_rotation, ours.global_orient, ours.transl),
                                     (want.ray_rotation, want.global_orient, want.transl)):
-                    np.testing.assert_array_equal(got.numpy(), ref.numpy())
+                    _assert_same(got, ref, reference, (trial, tuple(options)))
