@@ -3,11 +3,9 @@ its report holds every stage the backends issue asks for. No speed is asserted h
 targets live in docs/benchmarks.md, not in unit tests)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,15 +13,14 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("pare_ros.msg", reason="pare_ros messages not built (run scripts/bootstrap.sh)")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
+from script_modules import REPO, load_script  # noqa: E402
+
+SCRIPT = REPO / "scripts" / "benchmark.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("pare_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmark")
 
 
 @pytest.fixture()

@@ -3,11 +3,9 @@ scale with the image and stay inside it, and a whole run over other sizes and en
 every person. No speed is asserted (figures live in docs/benchmarks.md)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,15 +13,14 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("pare_ros.msg", reason="pare_ros messages not built (run scripts/bootstrap.sh)")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_pipeline.py"
+from script_modules import REPO, load_script  # noqa: E402
+
+SCRIPT = REPO / "scripts" / "benchmark_pipeline.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("pare_benchmark_pipeline", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmark_pipeline")
 
 
 @pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "yuv422_yuy2", "bayer_rggb8", "mono8", "jpeg"])
